@@ -1,0 +1,72 @@
+//! The Admin API's one error type, rendered as Kong's error JSON (`kong/db/errors.lua`,
+//! `kong/api/endpoints.lua`).
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::model::DbError;
+
+/// An Admin API failure.
+#[derive(Debug)]
+pub enum AdminError {
+    /// 404 `{"message":"Not found"}`.
+    NotFound,
+    /// 405 `{"message":"Method not allowed"}`.
+    MethodNotAllowed,
+    /// 400 `{"message":"Cannot parse JSON body"}`.
+    BadJson,
+    /// 400 with a plain message.
+    BadRequest(String),
+    /// 415 for bodies that are neither JSON nor forms.
+    UnsupportedMediaType,
+    /// An entity-store error.
+    Db(DbError),
+}
+
+impl From<DbError> for AdminError {
+    fn from(e: DbError) -> Self {
+        match e {
+            DbError::NotFound => Self::NotFound,
+            other => Self::Db(other),
+        }
+    }
+}
+
+fn message(status: StatusCode, msg: &str) -> Response {
+    (status, Json(json!({ "message": msg }))).into_response()
+}
+
+impl IntoResponse for AdminError {
+    fn into_response(self) -> Response {
+        match self {
+            Self::NotFound => message(StatusCode::NOT_FOUND, "Not found"),
+            Self::MethodNotAllowed => message(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed"),
+            Self::BadJson => message(StatusCode::BAD_REQUEST, "Cannot parse JSON body"),
+            Self::BadRequest(m) => message(StatusCode::BAD_REQUEST, &m),
+            Self::UnsupportedMediaType => message(StatusCode::UNSUPPORTED_MEDIA_TYPE, "Unsupported Content-Type"),
+            Self::Db(DbError::NotFound) => message(StatusCode::NOT_FOUND, "Not found"),
+            Self::Db(DbError::Schema(v)) => (
+                StatusCode::BAD_REQUEST,
+                Json(json!({"code": 2, "name": "schema violation", "message": v.message(), "fields": v.fields()})),
+            )
+                .into_response(),
+            Self::Db(DbError::Unique { message, fields }) => (
+                StatusCode::CONFLICT,
+                Json(json!({"code": 5, "name": "unique constraint violation", "message": message, "fields": fields})),
+            )
+                .into_response(),
+            Self::Db(DbError::ForeignKey { message, fields }) => (
+                StatusCode::BAD_REQUEST,
+                Json(json!({"code": 4, "name": "foreign key violation", "message": message, "fields": fields})),
+            )
+                .into_response(),
+            Self::Db(DbError::Referenced { message }) => (
+                StatusCode::BAD_REQUEST,
+                Json(json!({"code": 4, "name": "foreign key violation", "message": message, "fields": {}})),
+            )
+                .into_response(),
+        }
+    }
+}

@@ -1,0 +1,210 @@
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+use crate::testing::shared;
+
+async fn call(
+    app: &axum::Router,
+    method: &str,
+    uri: &str,
+    body: Option<(&str, String)>,
+) -> (StatusCode, Value) {
+    let mut req = Request::builder().method(method).uri(uri);
+    let body = match body {
+        Some((content_type, text)) => {
+            req = req.header("content-type", content_type);
+            Body::from(text)
+        }
+        None => Body::empty(),
+    };
+    let resp = app.clone().oneshot(req.body(body).unwrap()).await.unwrap();
+    let status = resp.status();
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+fn json_body(v: Value) -> Option<(&'static str, String)> {
+    Some(("application/json", v.to_string()))
+}
+
+fn form(text: &str) -> Option<(&'static str, String)> {
+    Some(("application/x-www-form-urlencoded", text.to_owned()))
+}
+
+fn app() -> axum::Router {
+    super::router(shared("_format_version: \"3.0\"\n"))
+}
+
+#[tokio::test]
+async fn crud_with_kong_status_codes_and_list_shape() {
+    let app = app();
+    let (status, svc) = call(
+        &app,
+        "POST",
+        "/services",
+        json_body(json!({"name": "s", "url": "http://127.0.0.1:9/x"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(svc["path"], "/x");
+    let (status, list) = call(&app, "GET", "/services", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(list["next"], Value::Null);
+    assert_eq!(list["data"].as_array().map(Vec::len), Some(1));
+    let (status, got) = call(&app, "GET", "/services/s", None).await;
+    assert_eq!((status, &got["id"]), (StatusCode::OK, &svc["id"]));
+    let (status, patched) = call(&app, "PATCH", "/services/s", form("retries=2")).await;
+    assert_eq!((status, &patched["retries"]), (StatusCode::OK, &json!(2)));
+    let (status, _) = call(&app, "DELETE", "/services/s", None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = call(&app, "DELETE", "/services/s", None).await;
+    assert_eq!(
+        status,
+        StatusCode::NO_CONTENT,
+        "deleting what is not there is still 204"
+    );
+    let (status, body) = call(&app, "GET", "/services/s", None).await;
+    assert_eq!(
+        (status, body),
+        (StatusCode::NOT_FOUND, json!({"message": "Not found"}))
+    );
+}
+
+#[tokio::test]
+async fn errors_are_kongs() {
+    let app = app();
+    let (status, body) = call(&app, "GET", "/nope", None).await;
+    assert_eq!(
+        (status, body),
+        (StatusCode::NOT_FOUND, json!({"message": "Not found"}))
+    );
+    let (status, body) = call(
+        &app,
+        "POST",
+        "/services",
+        Some(("application/json", "{bad".to_owned())),
+    )
+    .await;
+    assert_eq!(
+        (status, body),
+        (
+            StatusCode::BAD_REQUEST,
+            json!({"message": "Cannot parse JSON body"})
+        )
+    );
+    let (status, body) = call(&app, "DELETE", "/services", None).await;
+    assert_eq!(
+        (status, body),
+        (
+            StatusCode::METHOD_NOT_ALLOWED,
+            json!({"message": "Method not allowed"})
+        )
+    );
+    let (status, body) = call(&app, "POST", "/plugins", json_body(json!({"name": "foo"}))).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["code"], 2);
+    assert_eq!(body["name"], "schema violation");
+    assert_eq!(
+        body["fields"]["name"],
+        "plugin 'foo' not enabled; add it to the 'plugins' configuration property"
+    );
+    call(&app, "POST", "/consumers", form("username=bob")).await;
+    let (status, body) = call(&app, "POST", "/consumers", form("username=bob")).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(
+        body["message"],
+        "UNIQUE violation detected on '{username=\"bob\"}'"
+    );
+    assert_eq!(body["code"], 5);
+}
+
+#[tokio::test]
+async fn nested_key_auth_and_plugin_patch_with_repeated_form_fields() {
+    let app = app();
+    call(
+        &app,
+        "POST",
+        "/consumers",
+        json_body(json!({"username": "alex"})),
+    )
+    .await;
+    let (status, cred) = call(
+        &app,
+        "POST",
+        "/consumers/alex/key-auth",
+        form("key=hello_world"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(cred["key"], "hello_world");
+    let (status, list) = call(&app, "GET", "/consumers/alex/key-auth", None).await;
+    assert_eq!(
+        (status, list["data"][0]["key"].clone()),
+        (StatusCode::OK, json!("hello_world"))
+    );
+    let (status, owner) = call(&app, "GET", "/key-auths/hello_world/consumer", None).await;
+    assert_eq!(
+        (status, owner["username"].clone()),
+        (StatusCode::OK, json!("alex"))
+    );
+    let (status, _) = call(&app, "GET", "/consumers/nobody/key-auth", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    let (status, plugin) = call(
+        &app,
+        "POST",
+        "/plugins",
+        form("name=key-auth&config.key_names=apikey"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(plugin["config"]["key_names"], json!(["apikey"]));
+    assert_eq!(plugin["enabled"], true);
+    assert_eq!(plugin["route"], Value::Null);
+    let id = plugin["id"].as_str().unwrap();
+    let (status, patched) = call(
+        &app,
+        "PATCH",
+        &format!("/plugins/{id}"),
+        form("config.key_names=x-key&config.key_names=apikey"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(patched["config"]["key_names"], json!(["x-key", "apikey"]));
+    let (status, body) = call(
+        &app,
+        "POST",
+        "/consumers/alex/plugins",
+        json_body(json!({"name": "session"})),
+    )
+    .await;
+    assert_eq!(
+        (status, body["message"].clone()),
+        (
+            StatusCode::BAD_REQUEST,
+            json!("schema violation (consumer: value must be null)")
+        )
+    );
+}
+
+#[tokio::test]
+async fn root_reports_version_and_plugins() {
+    let (status, root) = call(&app(), "GET", "/", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(root["version"], super::KONG_VERSION);
+    assert_eq!(
+        root["plugins"]["available_on_server"]["session"]["priority"],
+        1900
+    );
+    let (status, body) = call(&app(), "GET", "/status", None).await;
+    assert_eq!(
+        (status, body["database"]["reachable"].clone()),
+        (StatusCode::OK, json!(true))
+    );
+}

@@ -1,0 +1,107 @@
+use super::*;
+
+const DOC: &str = r#"
+_format_version: "3.0"
+services:
+  - name: example-service
+    url: http://127.0.0.1:9080/anything
+    routes:
+      - name: example-route
+        paths: [/anything]
+    plugins:
+      - name: key-auth
+        config:
+          key_names: [apikey]
+          anonymous: 81823632-10c0-4098-a4f7-31062520c1e6
+      - name: session
+        config:
+          storage: kong
+          cookie_secure: false
+consumers:
+  - username: alex
+    keyauth_credentials:
+      - key: hello_world
+  - username: anonymous_users
+    id: 81823632-10c0-4098-a4f7-31062520c1e6
+plugins:
+  - name: request-termination
+    service: example-service
+    consumer: anonymous_users
+    config:
+      status_code: 403
+      message: Forbidden
+"#;
+
+#[test]
+fn nested_and_top_level_forms_load_with_references_by_name() {
+    let db = parse_bytes(DOC.as_bytes(), "kong.yml", 1).unwrap();
+    assert_eq!(
+        (
+            db.services.len(),
+            db.routes.len(),
+            db.consumers.len(),
+            db.plugins.len()
+        ),
+        (1, 1, 2, 3)
+    );
+    let svc = db.service("example-service").unwrap();
+    let rt = db
+        .plugins
+        .values()
+        .find(|p| p.name == "request-termination")
+        .unwrap();
+    assert_eq!(
+        rt.service.as_ref().map(|fk| fk.id.as_str()),
+        Some(svc.id.as_str())
+    );
+    assert_eq!(
+        rt.consumer.as_ref().map(|fk| fk.id.as_str()),
+        Some("81823632-10c0-4098-a4f7-31062520c1e6")
+    );
+    let session = db.plugins.values().find(|p| p.name == "session").unwrap();
+    assert_eq!(session.config["cookie_secure"], serde_json::json!(false));
+    assert_eq!(session.config["storage"], serde_json::json!("kong"));
+    assert_eq!(
+        db.key_auth("hello_world", Some("alex"))
+            .map(|k| k.consumer.is_some()),
+        Some(true)
+    );
+}
+
+#[test]
+fn errors_name_the_file_the_entry_and_the_field() {
+    let bad = DOC.replace("cookie_secure: false", "cookie_secure: nope");
+    let err = parse_bytes(bad.as_bytes(), "kong.yml", 1).unwrap_err();
+    assert!(
+        err.starts_with("error parsing declarative config file kong.yml:"),
+        "{err}"
+    );
+    assert!(
+        err.contains("in 'config.cookie_secure': expected a boolean"),
+        "{err}"
+    );
+
+    let err = parse_bytes(b"services: []", "k.yml", 1).unwrap_err();
+    assert!(
+        err.contains("in '_format_version': required field missing"),
+        "{err}"
+    );
+    let err = parse_bytes(b"_format_version: \"9.9\"", "k.yml", 1).unwrap_err();
+    assert!(err.contains("expected one of: 1.1, 2.1, 3.0"), "{err}");
+    let err = parse_bytes(b"_format_version: \"3.0\"\nupstreams: []", "k.yml", 1).unwrap_err();
+    assert!(err.contains("in 'upstreams': unknown field"), "{err}");
+    let missing_consumer = DOC.replace("consumer: anonymous_users", "consumer: nobody");
+    let err = parse_bytes(missing_consumer.as_bytes(), "k.yml", 1).unwrap_err();
+    assert!(
+        err.contains("does not reference an existing 'consumers' entity"),
+        "{err}"
+    );
+}
+
+#[test]
+fn export_round_trips() {
+    let db = parse_bytes(DOC.as_bytes(), "kong.yml", 1).unwrap();
+    let again = load(export(&db), 1).unwrap();
+    assert_eq!(again.plugins.len(), 3);
+    assert_eq!(again.consumers, db.consumers);
+}

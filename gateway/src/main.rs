@@ -1,0 +1,78 @@
+//! `gateway`: runs the reference gateway from the command line.
+//!
+//! ```text
+//! gateway --declarative-config fixtures/config/key-auth-session.yaml
+//! ```
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+/// The reference gateway: Kong-compatible proxy and Admin API for session-authentication flows.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Args {
+    /// Proxy listener address (Kong's `proxy_listen`).
+    #[arg(long, env = "KONG_PROXY_LISTEN", default_value = gateway::DEFAULT_PROXY_LISTEN)]
+    proxy_listen: SocketAddr,
+    /// Admin API listener address (Kong's `admin_listen`).
+    #[arg(long, env = "KONG_ADMIN_LISTEN", default_value = gateway::DEFAULT_ADMIN_LISTEN)]
+    admin_listen: SocketAddr,
+    /// A declarative configuration file (`kong.yml`) to load at start-up.
+    #[arg(long, short = 'c', env = "KONG_DECLARATIVE_CONFIG")]
+    declarative_config: Option<PathBuf>,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let args = Args::parse();
+    let mut builder = gateway::Gateway::builder()
+        .proxy_listen(args.proxy_listen)
+        .admin_listen(args.admin_listen);
+    if let Some(path) = args.declarative_config {
+        builder = builder.declarative_config(path);
+    }
+    let running = match builder.start().await {
+        Ok(r) => r,
+        Err(err) => {
+            eprintln!("Error: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    tracing::info!(proxy = %running.proxy_addr(), admin = %running.admin_addr(), "listening; Ctrl-C to stop");
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    running.shutdown().await;
+    ExitCode::SUCCESS
+}
+
+/// Waits for SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}

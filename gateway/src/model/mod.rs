@@ -1,0 +1,27 @@
+//! Kong's core entities as the Admin API and `kong.yml` show them: services, routes, consumers,
+//! key-auth credentials and plugins (`kong/db/schema/entities/*.lua`).
+//!
+//! Each entity is one serde struct: deserializing fills Kong's defaults, serializing gives Kong's JSON.
+//! [`Db`] holds them, checks references and uniqueness, and is the only place they change.
+
+mod db;
+mod entities;
+
+pub use db::{Db, DbError, Endpoint};
+pub use entities::{Consumer, ForeignKey, KeyAuthCredential, Plugin, Route, Service};
+
+/// Kong's message for an `id` that is not a UUID.
+pub const INVALID_UUID: &str = "expected a valid UUID";
+
+/// True when `s` is a UUID in Kong's accepted textual form.
+pub fn is_uuid(s: &str) -> bool {
+    uuid::Uuid::try_parse(s).is_ok() && s.len() == 36
+}
+
+/// A fresh random UUID in lower-case hyphenated form.
+pub fn new_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,160 @@
+use serde_json::json;
+
+use crate::testing::{echo_upstream, json_body, request, send, shared};
+
+fn doc(upstream: std::net::SocketAddr, config: &str) -> String {
+    format!(
+        r#"
+_format_version: "3.0"
+services:
+  - name: s
+    url: http://{upstream}/anything
+    routes: [{{ name: r, paths: [/anything] }}]
+    plugins:
+      - name: key-auth
+        config: {config}
+consumers:
+  - username: alex
+    custom_id: alex-custom
+    keyauth_credentials: [{{ key: hello_world }}]
+  - username: anon
+    id: 81823632-10c0-4098-a4f7-31062520c1e6
+"#
+    )
+}
+
+#[tokio::test]
+async fn missing_wrong_and_duplicate_keys_get_kong_messages_and_challenge() {
+    let up = echo_upstream().await;
+    let gw = shared(&doc(up, "{}"));
+    let resp = send(&gw, request("GET", "/anything", &[])).await;
+    assert_eq!(resp.status(), 401);
+    assert_eq!(json_body(&resp)["message"], "No API key found in request");
+    assert_eq!(resp.headers()["www-authenticate"], "Key");
+    assert!(json_body(&resp)["request_id"].is_string());
+
+    let resp = send(&gw, request("GET", "/anything", &[("apikey", "wrong")])).await;
+    assert_eq!(
+        (resp.status().as_u16(), json_body(&resp)["message"].clone()),
+        (401, json!("Unauthorized"))
+    );
+    assert_eq!(resp.headers()["www-authenticate"], "Key");
+
+    let resp = send(&gw, request("GET", "/anything?apikey=a&apikey=b", &[])).await;
+    assert_eq!(json_body(&resp)["message"], "Duplicate API key found");
+
+    let resp = send(&gw, request("GET", "/anything", &[("apikey", "")])).await;
+    assert_eq!(json_body(&resp)["message"], "No API key found in request");
+}
+
+#[tokio::test]
+async fn a_valid_key_sets_consumer_headers_upstream() {
+    let up = echo_upstream().await;
+    let gw = shared(&doc(up, "{}"));
+    for req in [
+        request("GET", "/anything", &[("ApiKey", "hello_world")]),
+        request("GET", "/anything?apikey=hello_world", &[]),
+    ] {
+        let resp = send(&gw, req).await;
+        assert_eq!(resp.status(), 200);
+        let seen = &json_body(&resp)["headers"];
+        assert_eq!(seen["x-consumer-username"], "alex");
+        assert_eq!(seen["x-consumer-custom-id"], "alex-custom");
+        assert!(seen["x-credential-identifier"].is_string());
+        assert!(seen.get("x-anonymous-consumer").is_none());
+    }
+}
+
+#[tokio::test]
+async fn hide_credentials_strips_header_and_query() {
+    let up = echo_upstream().await;
+    let gw = shared(&doc(up, "{ hide_credentials: true }"));
+    let resp = send(&gw, request("GET", "/anything?apikey=hello_world&x=1", &[])).await;
+    assert_eq!(json_body(&resp)["query"], "x=1");
+    let resp = send(
+        &gw,
+        request("GET", "/anything", &[("apikey", "hello_world")]),
+    )
+    .await;
+    assert!(json_body(&resp)["headers"].get("apikey").is_none());
+}
+
+#[tokio::test]
+async fn anonymous_by_id_or_username_and_missing_anonymous_is_a_500() {
+    let up = echo_upstream().await;
+    for anon in ["81823632-10c0-4098-a4f7-31062520c1e6", "anon"] {
+        let gw = shared(&doc(up, &format!("{{ anonymous: {anon} }}")));
+        let resp = send(&gw, request("GET", "/anything", &[("apikey", "wrong")])).await;
+        assert_eq!(resp.status(), 200);
+        let seen = &json_body(&resp)["headers"];
+        assert_eq!(seen["x-anonymous-consumer"], "true");
+        assert_eq!(seen["x-consumer-username"], "anon");
+        assert!(seen.get("x-credential-identifier").is_none());
+    }
+    let gw = shared(&doc(up, "{ anonymous: ghost }"));
+    let resp = send(&gw, request("GET", "/anything", &[])).await;
+    assert_eq!(resp.status(), 500);
+    assert_eq!(
+        json_body(&resp)["message"],
+        "anonymous consumer ghost is configured but doesn't exist"
+    );
+}
+
+#[tokio::test]
+async fn preflight_skips_the_plugin_only_when_configured() {
+    let up = echo_upstream().await;
+    let gw = shared(&doc(up, "{ run_on_preflight: false }"));
+    assert_eq!(
+        send(&gw, request("OPTIONS", "/anything", &[]))
+            .await
+            .status(),
+        200
+    );
+    let gw = shared(&doc(up, "{}"));
+    assert_eq!(
+        send(&gw, request("OPTIONS", "/anything", &[]))
+            .await
+            .status(),
+        401
+    );
+}
+
+#[tokio::test]
+async fn key_in_body_reads_forms_and_json() {
+    let up = echo_upstream().await;
+    let gw = shared(&doc(
+        up,
+        "{ key_in_body: true, key_in_header: false, key_in_query: false }",
+    ));
+    let form = crate::testing::request_with_body(
+        "POST",
+        "/anything",
+        &[("content-type", "application/x-www-form-urlencoded")],
+        "apikey=hello_world",
+    );
+    assert_eq!(send(&gw, form).await.status(), 200);
+    let json_req = crate::testing::request_with_body(
+        "POST",
+        "/anything",
+        &[("content-type", "application/json")],
+        r#"{"apikey":["a","b"]}"#,
+    );
+    assert_eq!(
+        json_body(&send(&gw, json_req).await)["message"],
+        "Duplicate API key found"
+    );
+}
+
+#[test]
+fn schema_rejects_bad_header_names() {
+    let err = crate::plugins::normalize_config(
+        "key-auth",
+        json!({"key_names": ["hello\\world"]}),
+        crate::schema::Source::Json,
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.message(),
+        "schema violation (config.key_names.1: bad header name 'hello\\world', allowed characters are A-Z, a-z, 0-9, '_', and '-')"
+    );
+}

@@ -1,0 +1,170 @@
+//! The plugins, and the one list of them ([`plugin_list!`]). A plugin is a folder that mirrors
+//! Kong's `kong/plugins/<name>/`: `mod.rs` (NAME, PRIORITY, `impl Plugin`), `schema.rs`, one file
+//! per phase, `tests.rs`.
+//!
+//! Adding a plugin: write its folder and add one line to the list at the bottom of this file.
+
+pub mod key_auth;
+pub mod request_termination;
+pub mod session;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::pdk::{Ctx, Flow};
+use crate::schema::{SchemaViolation, Source};
+
+/// What a plugin instance may need besides its config.
+#[derive(Clone, Debug)]
+pub struct Deps {
+    /// Server-side session storage shared by every `storage: kong` session config.
+    pub session_storage: Arc<crate::session::storage::Storage>,
+}
+
+/// A plugin's typed config: Kong's defaults in `Default`/serde defaults, cross-field rules here.
+pub trait Schema: DeserializeOwned + Serialize + Send + Sync + 'static {
+    /// Cross-field checks with Kong's messages; field paths are relative to `config`.
+    fn validate(&self) -> Result<(), SchemaViolation> {
+        Ok(())
+    }
+}
+
+/// One configured plugin, built once per config change. Phases are methods with no-op defaults.
+pub trait Plugin: Sized + Send + Sync + 'static {
+    /// Kong's wire name, e.g. `"key-auth"`.
+    const NAME: &'static str;
+    /// Kong's priority: higher runs first.
+    const PRIORITY: i32;
+    /// True when Kong's schema has `consumer = typedefs.no_consumer`.
+    const NO_CONSUMER: bool;
+    /// The typed config.
+    type Config: Schema;
+
+    /// Builds the instance from a checked config.
+    fn new(config: Self::Config, deps: &Deps) -> Self;
+
+    /// The access phase: may authenticate, change the upstream request, or end the request.
+    fn access(&self, _ctx: &mut Ctx) -> impl Future<Output = Flow> + Send {
+        async { Flow::Continue }
+    }
+
+    /// The header_filter phase: runs on every response of a request this plugin applied to,
+    /// also when a plugin ended the request early.
+    fn header_filter(
+        &self,
+        _ctx: &mut Ctx,
+        _response: &mut http::response::Parts,
+    ) -> impl Future<Output = ()> + Send {
+        async {}
+    }
+}
+
+/// Parses, checks and re-serializes a config so the stored JSON has every default filled.
+fn normalize<P: Plugin>(value: Value, source: Source) -> Result<Value, SchemaViolation> {
+    let value = if value.is_null() {
+        Value::Object(serde_json::Map::new())
+    } else {
+        value
+    };
+    if !value.is_object() {
+        return Err(SchemaViolation::field("config", "expected a record"));
+    }
+    let config: P::Config =
+        crate::schema::parse(value, source).map_err(|e| e.prefixed("config"))?;
+    config.validate().map_err(|e| e.prefixed("config"))?;
+    serde_json::to_value(&config).map_err(|e| SchemaViolation::field("config", e.to_string()))
+}
+
+fn build<P: Plugin>(value: &Value, deps: &Deps) -> Result<P, SchemaViolation> {
+    let config: P::Config =
+        crate::schema::parse(value.clone(), Source::Json).map_err(|e| e.prefixed("config"))?;
+    config.validate().map_err(|e| e.prefixed("config"))?;
+    Ok(P::new(config, deps))
+}
+
+macro_rules! plugin_list {
+    ($($variant:ident => $ty:ty),* $(,)?) => {
+        /// A configured plugin of any kind.
+        pub enum Instance {
+            $($variant($ty),)*
+        }
+
+        impl Instance {
+            /// Builds an instance from a stored (normalized) config.
+            pub fn build(name: &str, config: &Value, deps: &Deps) -> Result<Self, SchemaViolation> {
+                match name {
+                    $(<$ty as Plugin>::NAME => Ok(Self::$variant(build::<$ty>(config, deps)?)),)*
+                    _ => Err(SchemaViolation::field("name", format!("plugin '{name}' not enabled"))),
+                }
+            }
+
+            /// Kong's wire name.
+            pub fn name(&self) -> &'static str {
+                match self {
+                    $(Self::$variant(_) => <$ty as Plugin>::NAME,)*
+                }
+            }
+
+            /// Runs the access phase.
+            pub async fn access(&self, ctx: &mut Ctx) -> Flow {
+                match self {
+                    $(Self::$variant(p) => p.access(ctx).await,)*
+                }
+            }
+
+            /// Runs the header_filter phase.
+            pub async fn header_filter(&self, ctx: &mut Ctx, response: &mut http::response::Parts) {
+                match self {
+                    $(Self::$variant(p) => p.header_filter(ctx, response).await,)*
+                }
+            }
+        }
+
+        /// Every plugin name this gateway knows, with its priority, highest first.
+        pub fn available() -> Vec<(&'static str, i32)> {
+            let mut all = vec![$((<$ty as Plugin>::NAME, <$ty as Plugin>::PRIORITY),)*];
+            all.sort_by(|a, b| b.1.cmp(&a.1));
+            all
+        }
+
+        /// True when a plugin of this name exists.
+        pub fn is_known(name: &str) -> bool {
+            matches!(name, $(<$ty as Plugin>::NAME)|*)
+        }
+
+        /// The plugin's priority.
+        pub fn priority(name: &str) -> Option<i32> {
+            match name {
+                $(<$ty as Plugin>::NAME => Some(<$ty as Plugin>::PRIORITY),)*
+                _ => None,
+            }
+        }
+
+        /// True when the plugin cannot be scoped to a consumer.
+        pub fn is_no_consumer(name: &str) -> bool {
+            match name {
+                $(<$ty as Plugin>::NAME => <$ty as Plugin>::NO_CONSUMER,)*
+                _ => false,
+            }
+        }
+
+        /// Checks a config against the plugin's schema and fills its defaults.
+        pub fn normalize_config(name: &str, config: Value, source: Source) -> Result<Value, SchemaViolation> {
+            match name {
+                $(<$ty as Plugin>::NAME => normalize::<$ty>(config, source),)*
+                _ => Err(SchemaViolation::field("name", format!("plugin '{name}' not enabled; add it to the 'plugins' configuration property"))),
+            }
+        }
+    };
+}
+
+// The one list of plugins.
+plugin_list! {
+    Session => session::SessionPlugin,
+    KeyAuth => key_auth::KeyAuth,
+    RequestTermination => request_termination::RequestTermination,
+}

@@ -1,0 +1,115 @@
+use serde_json::json;
+
+use crate::schema::Source;
+use crate::testing::{json_body, request, send, shared};
+
+fn doc(config: &str) -> String {
+    format!(
+        r#"
+_format_version: "3.0"
+services:
+  - name: s
+    url: http://127.0.0.1:9/
+    routes: [{{ name: r, paths: [/t] }}]
+    plugins:
+      - name: request-termination
+        config: {config}
+"#
+    )
+}
+
+#[tokio::test]
+async fn message_and_default_messages() {
+    let resp = send(
+        &shared(&doc("{ status_code: 403, message: Forbidden }")),
+        request("GET", "/t", &[]),
+    )
+    .await;
+    assert_eq!(resp.status(), 403);
+    assert_eq!(resp.body().as_ref(), br#"{"message":"Forbidden"}"#);
+    assert_eq!(
+        resp.headers()["content-type"],
+        "application/json; charset=utf-8"
+    );
+
+    let resp = send(&shared(&doc("{}")), request("GET", "/t", &[])).await;
+    assert_eq!(
+        (resp.status().as_u16(), json_body(&resp)),
+        (503, json!({"message": "Service unavailable"}))
+    );
+
+    let resp = send(
+        &shared(&doc("{ status_code: 403 }")),
+        request("GET", "/t", &[]),
+    )
+    .await;
+    assert_eq!((resp.status().as_u16(), resp.body().len()), (403, 0));
+    assert_eq!(resp.headers()["content-length"], "0");
+}
+
+#[tokio::test]
+async fn raw_body_with_content_type() {
+    let gw = shared(&doc(
+        "{ status_code: 418, body: '<teapot/>', content_type: application/xml }",
+    ));
+    let resp = send(&gw, request("GET", "/t", &[])).await;
+    assert_eq!(
+        (resp.status().as_u16(), resp.body().as_ref()),
+        (418, b"<teapot/>".as_ref())
+    );
+    assert_eq!(resp.headers()["content-type"], "application/xml");
+}
+
+#[tokio::test]
+async fn trigger_only_acts_when_the_header_or_query_arg_is_present() {
+    let gw = shared(&doc("{ status_code: 410, trigger: x-stop }"));
+    assert_eq!(
+        send(&gw, request("GET", "/t", &[])).await.status(),
+        502,
+        "no trigger: proxied (upstream down)"
+    );
+    assert_eq!(
+        send(&gw, request("GET", "/t", &[("x-stop", "1")]))
+            .await
+            .status(),
+        410
+    );
+    assert_eq!(
+        send(&gw, request("GET", "/t?x-stop", &[])).await.status(),
+        410
+    );
+}
+
+#[tokio::test]
+async fn echo_returns_the_request() {
+    let gw = shared(&doc("{ status_code: 200, echo: true, message: hi }"));
+    let body = json_body(&send(&gw, request("GET", "/t?a=1", &[("x-test", "yes")])).await);
+    assert_eq!(body["message"], "hi");
+    assert_eq!(body["request"]["headers"]["x-test"], "yes");
+    assert_eq!(body["request"]["query"]["a"], "1");
+}
+
+#[test]
+fn schema_errors_use_kong_words() {
+    let check = |v| {
+        crate::plugins::normalize_config("request-termination", v, Source::Json)
+            .unwrap_err()
+            .message()
+    };
+    assert_eq!(
+        check(json!({"status_code": 99})),
+        "schema violation (config.status_code: value should be between 100 and 599)"
+    );
+    assert_eq!(
+        check(json!({"message": "x", "body": "y"})),
+        "schema violation (config: message cannot be used with content_type or body)"
+    );
+    assert_eq!(
+        check(json!({"content_type": "text/plain"})),
+        "schema violation (config: content_type requires a body)"
+    );
+    assert_eq!(
+        check(json!({"foo": 1})),
+        "schema violation (config.foo: unknown field)"
+    );
+}

@@ -1,0 +1,128 @@
+//! The proxy listener: match a route, run the plugin chain (access in priority order, configs
+//! chosen after earlier plugins set the consumer), call the upstream or answer with a plugin's
+//! exit, then run every collected plugin's header_filter.
+
+mod upstream;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{HeaderValue, Request, Response};
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full};
+
+use crate::error::ProxyError;
+use crate::pdk::{Ctx, Exit, Flow, RequestBody, headers};
+use crate::plugins::Instance;
+use crate::state::Shared;
+
+pub use upstream::Upstream;
+
+/// The response body type: a streamed upstream body or a plugin's bytes.
+pub type Body = BoxBody<Bytes, hyper::Error>;
+
+fn full(bytes: Bytes) -> Body {
+    Full::new(bytes).map_err(|never| match never {}).boxed()
+}
+
+fn exit_response(exit: Exit) -> Response<Body> {
+    let mut resp = Response::new(full(exit.body));
+    *resp.status_mut() = exit.status;
+    *resp.headers_mut() = exit.headers;
+    resp
+}
+
+/// Handles one proxied request. Never panics and never fails: errors become Kong's responses.
+pub async fn handle(
+    shared: Arc<Shared>,
+    req: Request<Body>,
+    client_addr: SocketAddr,
+) -> Response<Body> {
+    shared.count_request();
+    let snapshot = shared.snapshot.load_full();
+    let now = shared.clock.now();
+    let (parts, body) = req.into_parts();
+    let host = parts
+        .headers
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or(parts.uri.host());
+    let Some(found) = snapshot
+        .router
+        .find(parts.method.as_str(), host, parts.uri.path())
+    else {
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        tracing::debug!(method = %parts.method, path = parts.uri.path(), "no route matched");
+        return exit_response(ProxyError::NoRoute.into_exit(&id));
+    };
+    let prefix = found.prefix.map(str::to_owned);
+    let compiled = &snapshot.routes[found.route];
+    let (route_id, service_id) = (Arc::clone(&compiled.id), compiled.service_id.clone());
+    let mut ctx = Ctx::new(
+        now,
+        parts,
+        RequestBody::Stream(body),
+        client_addr,
+        Arc::clone(&snapshot),
+        route_id,
+        service_id,
+    );
+
+    let mut collected: Vec<Arc<Instance>> = Vec::with_capacity(compiled.chain.len());
+    let mut exit = None;
+    for link in &compiled.chain {
+        let consumer = ctx.consumer.as_ref().map(|c| c.id.as_str());
+        let Some(instance) = link.select(consumer, &compiled.id, compiled.service_id.as_deref())
+        else {
+            continue;
+        };
+        let instance = Arc::clone(instance);
+        if exit.is_none() {
+            if let Flow::Respond(e) = instance.access(&mut ctx).await {
+                tracing::debug!(
+                    plugin = link.name,
+                    status = e.status.as_u16(),
+                    "plugin ended the request"
+                );
+                exit = Some(e);
+            }
+        }
+        collected.push(instance);
+    }
+
+    let response = match exit {
+        Some(e) => exit_response(e),
+        None => match &compiled.service {
+            None => exit_response(ProxyError::NoService.into_exit(ctx.request_id())),
+            Some(service) => match shared
+                .upstream
+                .forward(&mut ctx, service, &compiled.route, prefix.as_deref())
+                .await
+            {
+                Ok(resp) => resp,
+                Err(err) => {
+                    tracing::warn!(%err, service = %service.id, "upstream failed");
+                    exit_response(err.into_exit(ctx.request_id()))
+                }
+            },
+        },
+    };
+
+    let (mut head, body) = response.into_parts();
+    for (name, value) in std::mem::take(&mut ctx.response_headers) {
+        if let Some(name) = name {
+            head.headers.append(name, value);
+        }
+    }
+    for instance in &collected {
+        instance.header_filter(&mut ctx, &mut head).await;
+    }
+    if let Some(id) = ctx.request_id_if_any() {
+        if let Ok(v) = HeaderValue::from_str(id) {
+            head.headers.insert(headers::REQUEST_ID, v);
+        }
+    }
+    tracing::debug!(status = head.status.as_u16(), route = %compiled.id, "request done");
+    Response::from_parts(head, body)
+}

@@ -1,0 +1,174 @@
+//! Test helpers shared by the unit tests: a gateway state from a declarative document, requests
+//! run through the proxy pipeline without a listener, and a tiny echo upstream on 127.0.0.1:0.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{Request, Response};
+use http_body_util::{BodyExt, Full};
+use serde_json::{Value, json};
+
+use crate::clock::Clock;
+use crate::plugins::Deps;
+use crate::proxy::Body;
+use crate::session::storage::Storage;
+use crate::state::Shared;
+
+/// The client address requests come from.
+pub const CLIENT: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 50000);
+
+/// Shared state loaded from a declarative YAML document, on a manual clock.
+pub fn shared(doc: &str) -> Arc<Shared> {
+    let clock = Clock::manual();
+    let db = crate::declarative::parse_bytes(doc.as_bytes(), "test.yml", clock.now()).unwrap();
+    Shared::new(
+        db,
+        clock,
+        Deps {
+            session_storage: Arc::new(Storage::Memory(crate::session::MemoryStore::new())),
+        },
+    )
+    .unwrap()
+}
+
+/// A request with an empty body.
+pub fn request(method: &str, uri: &str, headers: &[(&str, &str)]) -> Request<Body> {
+    let mut builder = Request::builder().method(method).uri(uri);
+    for (k, v) in headers {
+        builder = builder.header(*k, *v);
+    }
+    builder
+        .body(
+            Full::new(Bytes::new())
+                .map_err(|never| match never {})
+                .boxed(),
+        )
+        .unwrap()
+}
+
+/// A request with a body.
+pub fn request_with_body(
+    method: &str,
+    uri: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Request<Body> {
+    let (parts, _) = request(method, uri, headers).into_parts();
+    Request::from_parts(
+        parts,
+        Full::new(Bytes::from(body.to_owned()))
+            .map_err(|never| match never {})
+            .boxed(),
+    )
+}
+
+/// Runs a request through the proxy pipeline.
+pub async fn send(shared: &Arc<Shared>, req: Request<Body>) -> Response<Bytes> {
+    let resp = crate::proxy::handle(Arc::clone(shared), req, CLIENT).await;
+    let (parts, body) = resp.into_parts();
+    let bytes = body
+        .collect()
+        .await
+        .map(|c| c.to_bytes())
+        .unwrap_or_default();
+    Response::from_parts(parts, bytes)
+}
+
+/// Parses a JSON body.
+pub fn json_body(resp: &Response<Bytes>) -> Value {
+    serde_json::from_slice(resp.body()).unwrap_or(Value::Null)
+}
+
+/// All `Set-Cookie` values.
+pub fn set_cookies(resp: &Response<Bytes>) -> Vec<String> {
+    resp.headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect()
+}
+
+/// `name=value` of the first Set-Cookie, for sending back.
+pub fn cookie_pair(set_cookie: &str) -> String {
+    set_cookie.split(';').next().unwrap().to_owned()
+}
+
+/// An upstream that answers every request with its method, path, query and headers as JSON.
+pub async fn echo_upstream() -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            tokio::spawn(async move {
+                let service =
+                    hyper::service::service_fn(|req: Request<hyper::body::Incoming>| async move {
+                        let headers: serde_json::Map<String, Value> = req
+                            .headers()
+                            .iter()
+                            .map(|(k, v)| {
+                                (
+                                    k.as_str().to_owned(),
+                                    Value::String(v.to_str().unwrap_or("").to_owned()),
+                                )
+                            })
+                            .collect();
+                        let body = json!({
+                            "method": req.method().as_str(),
+                            "path": req.uri().path(),
+                            "query": req.uri().query(),
+                            "headers": headers,
+                        });
+                        Ok::<_, std::convert::Infallible>(Response::new(Full::new(Bytes::from(
+                            body.to_string(),
+                        ))))
+                    });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    addr
+}
+
+/// The documented key-auth + session + request-termination flow, pointed at `upstream`.
+pub fn documented_flow(upstream: SocketAddr, session_config: &str) -> String {
+    format!(
+        r#"
+_format_version: "3.0"
+services:
+  - name: example-service
+    url: http://{upstream}/anything
+    routes:
+      - name: example-route
+        paths: [/anything]
+    plugins:
+      - name: key-auth
+        config:
+          key_names: [apikey]
+          anonymous: 81823632-10c0-4098-a4f7-31062520c1e6
+      - name: session
+        config:
+          secret: test-secret
+{session_config}
+consumers:
+  - username: alex
+    keyauth_credentials:
+      - key: hello_world
+  - username: anonymous_users
+    id: 81823632-10c0-4098-a4f7-31062520c1e6
+plugins:
+  - name: request-termination
+    service: example-service
+    consumer: anonymous_users
+    config:
+      status_code: 403
+      message: Forbidden
+"#
+    )
+}
