@@ -126,3 +126,6 @@ pub async fn handle(
     tracing::debug!(status = head.status.as_u16(), route = %compiled.id, "request done");
     Response::from_parts(head, body)
 }
+
+#[cfg(test)]
+mod tests;
