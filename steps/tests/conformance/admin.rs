@@ -6,7 +6,7 @@
 //! status is an error carrying the response body, so a failing step shows Kong's own error message.
 
 use std::fmt;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use reqwest::{Client, Method, StatusCode};
 use serde_json::{Value, json};
@@ -88,6 +88,25 @@ impl Admin {
             http,
             base: base.as_str().trim_end_matches('/').to_owned(),
         })
+    }
+
+    /// Polls the Admin API's root until it answers at all (any status), for at most `timeout`.
+    pub async fn wait_until_answering(&self, timeout: Duration) -> Result<(), AdminError> {
+        let deadline = Instant::now() + timeout;
+        let url = format!("{}/", self.base);
+        loop {
+            match self.http.get(&url).send().await {
+                Ok(_) => return Ok(()),
+                Err(source) if Instant::now() >= deadline => {
+                    return Err(AdminError::Transport {
+                        method: Method::GET,
+                        url,
+                        source,
+                    });
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+            }
+        }
     }
 
     /// `POST /services`: a service proxying to `url`.

@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use reqwest::header::{COOKIE, HeaderMap, SET_COOKIE};
 use reqwest::{Client, Method, StatusCode};
@@ -48,26 +48,12 @@ pub struct GatewayTarget {
     pub admin: Url,
 }
 
-impl GatewayTarget {
-    /// Polls the Admin API until it answers at all (any status), or fails after [`READY_TIMEOUT`].
-    async fn wait_until_ready(&self) -> Result<(), Error> {
-        let client = Client::builder()
-            .no_proxy()
-            .timeout(Duration::from_secs(1))
-            .build()?;
-        let deadline = Instant::now() + READY_TIMEOUT;
-        loop {
-            match client.get(self.admin.clone()).send().await {
-                Ok(_) => return Ok(()),
-                Err(error) if Instant::now() >= deadline => {
-                    return Err(
-                        format!("the Admin API at {} did not answer: {error}", self.admin).into(),
-                    );
-                }
-                Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
-            }
-        }
-    }
+/// A client builder for requests through the proxy: no redirects followed, no proxy, a timeout.
+fn proxy_client() -> reqwest::ClientBuilder {
+    Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(REQUEST_TIMEOUT)
 }
 
 /// Backends shared by every scenario of the run.
@@ -76,6 +62,10 @@ pub struct Suite {
     pub target: GatewayTarget,
     /// The upstream every scenario's services proxy to.
     pub upstream: EchoUpstream,
+    /// The gateway's Admin API.
+    pub admin: Admin,
+    /// A client without a cookie jar, for requests with a hand-made `Cookie` header.
+    bare: Client,
     /// The in-process reference gateway, held here so that it runs until the process ends.
     _gateway: gateway::RunningGateway,
 }
@@ -101,10 +91,13 @@ impl Suite {
             proxy: Url::parse(&format!("http://{}", gateway.proxy_addr()))?,
             admin: Url::parse(&format!("http://{}", gateway.admin_addr()))?,
         };
-        target.wait_until_ready().await?;
+        let admin = Admin::new(&target.admin)?;
+        admin.wait_until_answering(READY_TIMEOUT).await?;
         Ok(Self {
             target,
             upstream,
+            admin,
+            bare: proxy_client().build()?,
             _gateway: gateway,
         })
     }
@@ -224,12 +217,9 @@ impl Reply {
 pub struct GatewayWorld {
     suite: &'static Suite,
     namespace: String,
-    admin: Admin,
     jar: Arc<CookieStoreMutex>,
     /// Sends the jar's cookies and stores the ones responses set.
     http: Client,
-    /// Never touches the jar: for requests with a hand-made `Cookie` header.
-    bare: Client,
     /// The `id` of the service steps mean by "the service" (the last one created).
     service: Option<String>,
     /// Route paths as features write them, with their namespaced form.
@@ -265,18 +255,10 @@ impl GatewayWorld {
     async fn try_new() -> Result<Self, Error> {
         let suite = Suite::get().await?;
         let jar = Arc::new(CookieStoreMutex::new(CookieStore::new()));
-        let client = || {
-            Client::builder()
-                .no_proxy()
-                .redirect(reqwest::redirect::Policy::none())
-                .timeout(REQUEST_TIMEOUT)
-        };
         Ok(Self {
             suite,
             namespace: uuid::Uuid::new_v4().simple().to_string()[..8].to_owned(),
-            admin: Admin::new(&suite.target.admin)?,
-            http: client().cookie_provider(Arc::clone(&jar)).build()?,
-            bare: client().build()?,
+            http: proxy_client().cookie_provider(Arc::clone(&jar)).build()?,
             jar,
             service: None,
             routes: Vec::new(),
@@ -286,6 +268,11 @@ impl GatewayWorld {
             last: None,
             session_cookie: None,
         })
+    }
+
+    /// The gateway's Admin API.
+    fn admin(&self) -> &'static Admin {
+        &self.suite.admin
     }
 
     /// `name` in this scenario's namespace.
@@ -327,11 +314,11 @@ impl GatewayWorld {
         path: &str,
     ) -> Result<(), Error> {
         let url = format!("{}{path}", self.suite.upstream.uri());
-        let service = self.admin.create_service(&self.ns(name), &url).await?;
+        let service = self.admin().create_service(&self.ns(name), &url).await?;
         self.created.push(format!("/services/{service}"));
         let namespaced = self.ns_route(path);
         let route = self
-            .admin
+            .admin()
             .create_route(&service, &self.ns(route), &[&namespaced])
             .await?;
         self.created.push(format!("/routes/{route}"));
@@ -342,7 +329,7 @@ impl GatewayWorld {
 
     /// A consumer named `username` (namespaced).
     pub async fn create_consumer(&mut self, username: &str) -> Result<(), Error> {
-        let id = self.admin.create_consumer(&self.ns(username)).await?;
+        let id = self.admin().create_consumer(&self.ns(username)).await?;
         self.created.push(format!("/consumers/{id}"));
         self.consumers.insert(
             username.to_owned(),
@@ -359,7 +346,7 @@ impl GatewayWorld {
         let consumer_id = self.consumer(username)?.id.clone();
         // Deleting the consumer deletes its credentials, so the credential is not added to `created`.
         let credential = self
-            .admin
+            .admin()
             .create_key_auth(&consumer_id, &self.key(key))
             .await?;
         if let Some(consumer) = self.consumers.get_mut(username) {
@@ -380,7 +367,7 @@ impl GatewayWorld {
         if let Some(username) = consumer {
             plugin["consumer"] = json!({ "id": self.consumer(username)?.id });
         }
-        let id = self.admin.create_plugin(&plugin).await?;
+        let id = self.admin().create_plugin(&plugin).await?;
         self.created.push(format!("/plugins/{id}"));
         self.plugins.insert(name.to_owned(), id);
         Ok(())
@@ -392,7 +379,7 @@ impl GatewayWorld {
             .plugins
             .get(name)
             .ok_or_else(|| format!("the scenario has no {name} plugin"))?;
-        self.admin
+        self.admin()
             .update_plugin(id, &json!({ "config": config }))
             .await?;
         Ok(())
@@ -428,8 +415,9 @@ impl GatewayWorld {
 
     /// Deletes what the scenario created, newest first. Failures are only logged: the scenario's verdict is in.
     pub async fn clean_up(&mut self) {
+        let admin = self.admin();
         for path in self.created.drain(..).rev() {
-            if let Err(error) = self.admin.delete(&path).await {
+            if let Err(error) = admin.delete(&path).await {
                 tracing::warn!(%error, "clean-up failed");
             }
         }
@@ -482,14 +470,11 @@ impl GatewayWorld {
 
     /// Sends `request` to the gateway's proxy and keeps the response as the last one.
     pub async fn send(&mut self, request: Outgoing) -> Result<&Reply, Error> {
-        let url = self
-            .suite
-            .target
-            .proxy
-            .join(&self.proxied_path(&request.path))?;
+        let base = self.suite.target.proxy.as_str().trim_end_matches('/');
+        let url = format!("{base}{}", self.proxied_path(&request.path));
         let client = match request.cookies {
             Cookies::Jar => &self.http,
-            Cookies::Only(_) => &self.bare,
+            Cookies::Only(_) => &self.suite.bare,
         };
         let mut builder = client.request(request.method.clone(), url);
         for (name, value) in &request.headers {
