@@ -8,25 +8,28 @@
 //!
 //! Options go after `--`: cucumber's (`--name <regex>`, `--tags <expr>`, `--concurrency <n>`, `--fail-fast`,
 //! `-vv` to print the World of a failed step...) and this harness's (`--junit-report <path>`). libtest's options
-//! that `cargo test` users pass out of habit (`--nocapture`, `--test-threads=N`, `--show-output`, `--quiet`) are
-//! ignored, and a bare filter (`cargo test --test conformance logout`) selects the scenarios whose name contains it.
+//! that `cargo test` users pass out of habit (`--nocapture`, `--test-threads=N`...) are ignored, and a bare filter
+//! (`cargo test --test conformance logout`) selects the scenarios whose name contains it (see [`libtest`]).
 
 mod admin;
 mod flows;
+mod libtest;
 mod report;
 mod world;
 
-use std::ffi::OsString;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{CommandFactory as _, Parser as _};
+use cucumber::gherkin;
+use cucumber::tag::Ext as _;
 use cucumber::writer::{Coloring, Verbosity};
 use cucumber::{StatsWriter as _, World as _, WriterExt as _, cli, parser, runner, writer};
 use futures::FutureExt as _;
 use tracing_subscriber::EnvFilter;
 
+use libtest::Invocation;
 use report::{JUnitCli, JUnitReport};
 use world::GatewayWorld;
 
@@ -59,9 +62,30 @@ async fn main() -> ExitCode {
             .with_writer(std::io::stderr)
             .try_init();
     }
-    let opts = match Opts::try_parse_from(cucumber_args(std::env::args_os())) {
+    let (args, filters) = match libtest::translate(std::env::args_os(), &Opts::command()) {
+        Invocation::List => return ExitCode::SUCCESS,
+        Invocation::Run { args, filters } => (args, filters),
+    };
+    let mut opts = match Opts::try_parse_from(args) {
         Ok(opts) => opts,
         Err(error) => error.exit(),
+    };
+    // Which scenarios run: those matching `--name`, `--tags` and libtest's positional filters, when given.
+    // cucumber itself applies `--name` or `--tags` and then ignores a filter given in code, so the selection is
+    // made here, where all three combine.
+    let (name, tags) = (opts.re_filter.take(), opts.tags_filter.take());
+    let selected = move |feature: &gherkin::Feature,
+                         rule: Option<&gherkin::Rule>,
+                         scenario: &gherkin::Scenario| {
+        let scenario_tags = feature
+            .tags
+            .iter()
+            .chain(rule.iter().flat_map(|r| &r.tags))
+            .chain(&scenario.tags);
+        name.as_ref()
+            .is_none_or(|name| name.is_match(&scenario.name))
+            && tags.as_ref().is_none_or(|expr| expr.eval(scenario_tags))
+            && (filters.is_empty() || filters.iter().any(|f| scenario.name.contains(f.as_str())))
     };
     let junit = match create_report(&opts.custom.junit_report) {
         Ok(file) => file,
@@ -93,7 +117,7 @@ async fn main() -> ExitCode {
             .boxed_local()
         })
         .with_cli(opts)
-        .run(features)
+        .filter_run(features, selected)
         .await;
 
     let scenarios = outcome.inner_writer().scenarios_stats();
@@ -126,78 +150,4 @@ fn create_report(path: &Path) -> std::io::Result<File> {
         std::fs::create_dir_all(dir)?;
     }
     File::create(path)
-}
-
-/// The command line without what libtest users pass by habit, which would make clap reject the whole line.
-///
-/// Drops `--nocapture`, `--show-output`, `--quiet`/`-q`, `--exact`, `--ignored`, `--include-ignored` and
-/// `--test-threads[=N]`; turns bare positional filters into one `--name` regex matching any of them literally (as
-/// libtest matches names by substring). Arguments that are values of cucumber's own options are kept as they are.
-fn cucumber_args(args: impl IntoIterator<Item = OsString>) -> Vec<OsString> {
-    let command = Opts::command();
-    let takes_value = |flag: &str| {
-        command.get_arguments().any(|arg| {
-            let named = match flag.strip_prefix("--") {
-                Some(long) => {
-                    arg.get_long() == Some(long)
-                        || arg.get_all_aliases().is_some_and(|a| a.contains(&long))
-                }
-                None => {
-                    flag.len() == 2
-                        && flag.strip_prefix('-').and_then(|s| s.chars().next()) == arg.get_short()
-                }
-            };
-            named && arg.get_action().takes_values()
-        })
-    };
-
-    let mut args = args.into_iter();
-    let mut kept: Vec<OsString> = args.next().into_iter().collect();
-    let mut filters = Vec::new();
-    while let Some(arg) = args.next() {
-        let Some(text) = arg.to_str() else {
-            kept.push(arg);
-            continue;
-        };
-        match text {
-            "--nocapture" | "--show-output" | "--quiet" | "-q" | "--exact" | "--ignored"
-            | "--include-ignored" => {}
-            "--test-threads" => {
-                args.next();
-            }
-            _ if text.starts_with("--test-threads=") => {}
-            _ if !text.starts_with('-') => filters.push(text.to_owned()),
-            _ => {
-                let value_follows = !text.contains('=') && takes_value(text);
-                kept.push(arg);
-                if value_follows && let Some(value) = args.next() {
-                    kept.push(value);
-                }
-            }
-        }
-    }
-    if !filters.is_empty() {
-        kept.push("--name".into());
-        kept.push(
-            filters
-                .iter()
-                .map(|f| regex_escape(f))
-                .collect::<Vec<_>>()
-                .join("|")
-                .into(),
-        );
-    }
-    kept
-}
-
-/// `text` with regex metacharacters escaped, so that it matches itself.
-fn regex_escape(text: &str) -> String {
-    let mut escaped = String::with_capacity(text.len());
-    for c in text.chars() {
-        if r"\.+*?()|[]{}^$#&-~".contains(c) {
-            escaped.push('\\');
-        }
-        escaped.push(c);
-    }
-    escaped
 }
