@@ -4,11 +4,13 @@ Feature: Without an anonymous consumer the session does not replace the key
   authenticated the request, so the session cookie alone gets a 401. Kong's docs pair the session plugin with
   an auth plugin that has `anonymous` set for this reason.
 
-  Scenario: The session cookie alone is rejected
+  Background:
     Given a service "example-service" with a route "example-route" at "/anything"
     And the consumer "alex" with key "hello_world"
     And key-auth on the service
     And the session plugin on the service
-    And I have a session from the apikey "hello_world"
+
+  Scenario: The session cookie alone is rejected
+    Given I have a session from the apikey "hello_world"
     When I send a GET request to "/anything" with only the session cookie
     Then the response is 401 with message "No API key found in request"
