@@ -537,7 +537,7 @@ impl GatewayWorld {
             .get_mut(index)
             .ok_or("the session cookie is too short to tamper with")?;
         *byte = if *byte == b'A' { b'B' } else { b'A' };
-        Ok(format!("{SESSION_COOKIE}={}", String::from_utf8(bytes)?))
+        Ok(String::from_utf8(bytes)?)
     }
 }
 

@@ -53,7 +53,7 @@ async fn send_with_tampered_cookie(
     method: HttpMethod,
     path: String,
 ) -> Result<(), Error> {
-    let cookie = world.tampered_session_cookie()?;
+    let cookie = format!("{SESSION_COOKIE}={}", world.tampered_session_cookie()?);
     world
         .send(Outgoing::new(method.0, &path).cookies(Cookies::Only(cookie)))
         .await
