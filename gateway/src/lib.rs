@@ -112,6 +112,7 @@ impl GatewayBuilder {
         };
         let deps = Deps {
             session_storage: Arc::new(Storage::Memory(crate::session::MemoryStore::new())),
+            openid_connect: Arc::new(crate::plugins::openid_connect::Registry::new()),
         };
         let shared = Shared::new(db, self.clock.clone(), deps)
             .map_err(|e| Error::Config(format!("{e:?}")))?;

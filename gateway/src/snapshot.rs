@@ -94,6 +94,7 @@ pub struct Snapshot {
     pub routes: Vec<CompiledRoute>,
     consumers: HashMap<String, Arc<Consumer>>,
     consumers_by_username: HashMap<String, Arc<Consumer>>,
+    consumers_by_custom_id: HashMap<String, Arc<Consumer>>,
     keys: HashMap<String, KeyCredential>,
 }
 
@@ -105,6 +106,7 @@ impl Snapshot {
             routes: Vec::new(),
             consumers: HashMap::new(),
             consumers_by_username: HashMap::new(),
+            consumers_by_custom_id: HashMap::new(),
             keys: HashMap::new(),
         }
     }
@@ -119,6 +121,10 @@ impl Snapshot {
         let consumers_by_username = consumers
             .values()
             .filter_map(|c| c.username.clone().map(|u| (u, Arc::clone(c))))
+            .collect();
+        let consumers_by_custom_id = consumers
+            .values()
+            .filter_map(|c| c.custom_id.clone().map(|u| (u, Arc::clone(c))))
             .collect();
         let keys = db
             .keyauth_credentials
@@ -230,6 +236,7 @@ impl Snapshot {
             routes,
             consumers,
             consumers_by_username,
+            consumers_by_custom_id,
             keys,
         })
     }
@@ -245,6 +252,16 @@ impl Snapshot {
             .get(key)
             .or_else(|| self.consumers_by_username.get(key))
             .cloned()
+    }
+
+    /// A consumer by username (openid-connect `consumer_by: username`).
+    pub fn consumer_by_username(&self, username: &str) -> Option<Arc<Consumer>> {
+        self.consumers_by_username.get(username).cloned()
+    }
+
+    /// A consumer by custom_id (openid-connect `consumer_by: custom_id`).
+    pub fn consumer_by_custom_id(&self, custom_id: &str) -> Option<Arc<Consumer>> {
+        self.consumers_by_custom_id.get(custom_id).cloned()
     }
 
     /// A key-auth credential by key, unless its `ttl` ran out.

@@ -28,6 +28,7 @@ pub fn shared(doc: &str) -> Arc<Shared> {
         clock,
         Deps {
             session_storage: Arc::new(Storage::Memory(crate::session::MemoryStore::new())),
+            openid_connect: Arc::new(crate::plugins::openid_connect::Registry::new()),
         },
     )
     .unwrap()

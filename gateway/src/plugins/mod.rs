@@ -5,6 +5,7 @@
 //! Adding a plugin: write its folder and add one line to the list at the bottom of this file.
 
 pub mod key_auth;
+pub mod openid_connect;
 pub mod request_termination;
 pub mod session;
 
@@ -23,6 +24,9 @@ use crate::schema::{SchemaViolation, Source};
 pub struct Deps {
     /// Server-side session storage shared by every `storage: kong` session config.
     pub session_storage: Arc<crate::session::storage::Storage>,
+    /// The HTTP client and per-issuer discovery/JWKS caches of `openid-connect`, kept across
+    /// config changes.
+    pub openid_connect: Arc<openid_connect::Registry>,
 }
 
 /// A plugin's typed config: Kong's defaults in `Default`/serde defaults, cross-field rules here.
@@ -166,5 +170,6 @@ macro_rules! plugin_list {
 plugin_list! {
     Session => session::SessionPlugin,
     KeyAuth => key_auth::KeyAuth,
+    OpenIdConnect => openid_connect::OpenIdConnect,
     RequestTermination => request_termination::RequestTermination,
 }
