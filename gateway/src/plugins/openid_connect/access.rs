@@ -339,7 +339,7 @@ async fn from_session(
     let data = match (&opened, conf.allows(AuthMethod::Session)) {
         (Ok(()), true) => session
             .data()
-            .and_then(|d| serde_json::from_value::<SessionData>(d.clone()).ok()),
+            .and_then(|d| SessionData::deserialize(d).ok()),
         _ => None,
     };
     let Some(data) = data else {

@@ -123,15 +123,25 @@ impl std::fmt::Debug for Discovered {
 }
 
 impl Discovered {
-    /// Keys that may have signed a token with this header: by `kid` when it has one, else every
-    /// key of the algorithm's family (and of its `alg`, when the JWK names one).
+    /// Keys that may have signed a token with this header: those of the algorithm's family (and
+    /// of its `alg`, when the JWK names one) with the token's `kid`; when the token has no `kid`,
+    /// or no key carries it, those without a `kid` too (some providers leave it out).
     pub fn keys_for(&self, kid: Option<&str>, alg: Algorithm) -> Vec<&VerifyKey> {
-        self.keys
-            .iter()
-            .filter(|k| k.key.family() == alg.family())
-            .filter(|k| k.alg.is_none_or(|a| a == alg))
-            .filter(|k| kid.is_none() || k.kid.as_deref() == kid)
-            .collect()
+        let usable = || {
+            self.keys
+                .iter()
+                .filter(|k| k.key.family() == alg.family())
+                .filter(|k| k.alg.is_none_or(|a| a == alg))
+        };
+        let by_kid: Vec<&VerifyKey> = match kid {
+            Some(kid) => usable().filter(|k| k.kid.as_deref() == Some(kid)).collect(),
+            None => usable().collect(),
+        };
+        if by_kid.is_empty() {
+            usable().filter(|k| k.kid.is_none()).collect()
+        } else {
+            by_kid
+        }
     }
 }
 
@@ -280,6 +290,11 @@ async fn fetch(call: Call<'_>, url: &str) -> Result<Discovered, ProviderError> {
     let issuer = text("issuer").filter(|i| !i.is_empty()).ok_or_else(|| {
         ProviderError::Invalid(format!("{url}: no issuer in the discovery document"))
     })?;
+    let configured = url.strip_suffix(WELL_KNOWN).unwrap_or(url);
+    if issuer.trim_end_matches('/') != configured.trim_end_matches('/') {
+        // Common behind proxies and in containers; tokens must carry the document's issuer.
+        tracing::warn!(%url, %issuer, "openid-connect: the discovery document names another issuer; tokens are checked against it");
+    }
     let keys = match text("jwks_uri") {
         Some(jwks_uri) => parse_jwks(&client::get_json(call, &jwks_uri).await?)
             .ok_or_else(|| ProviderError::Invalid(format!("{jwks_uri}: not a JWK set")))?,

@@ -624,6 +624,46 @@ async fn the_provider_down_during_a_refresh_keeps_the_session() {
 }
 
 #[tokio::test]
+async fn kong_storage_keeps_the_tokens_server_side() {
+    let (_idp, gw) =
+        started("          auth_methods: [session, password]\n          session_storage: kong")
+            .await;
+    let login = send(
+        &gw,
+        request("GET", "/oidc", &[("authorization", &basic("john", "doe"))]),
+    )
+    .await;
+    let pair = cookie_pair(&set_cookies(&login)[0]);
+    assert_eq!(
+        pair.len(),
+        "session=".len() + 110,
+        "the cookie is the header only"
+    );
+    let again = send(&gw, request("GET", "/oidc", &[("cookie", &pair)])).await;
+    assert_eq!(
+        upstream_authorization(&again),
+        upstream_authorization(&login)
+    );
+}
+
+#[tokio::test]
+async fn another_upstream_header_and_the_basic_header_is_not_forwarded() {
+    let (_idp, gw) = started(
+        "          auth_methods: [password]\n          upstream_access_token_header: x-access-token",
+    )
+    .await;
+    let resp = send(
+        &gw,
+        request("GET", "/oidc", &[("authorization", &basic("john", "doe"))]),
+    )
+    .await;
+    assert_eq!(resp.status(), 200);
+    let seen = &json_body(&resp)["headers"];
+    assert!(seen["x-access-token"].as_str().unwrap().starts_with("ey"));
+    assert!(seen.get("authorization").is_none(), "{seen}");
+}
+
+#[tokio::test]
 async fn logout_destroys_the_session() {
     let (_idp, gw) =
         started("          auth_methods: [session, password]\n          logout_query_arg: logout")
@@ -750,6 +790,75 @@ async fn a_bearer_jwt_is_verified_locally() {
     )
     .await;
     assert_eq!(opaque.status(), 401);
+
+    // alg confusion: HS256 "signed" with the public key's modulus, and alg none.
+    let mut header = Header::new(Algorithm::HS256);
+    header.kid = Some("key1".to_owned());
+    let jwk: Value = serde_json::from_str(KEY1_JWK).unwrap();
+    let secret = EncodingKey::from_secret(jwk["n"].as_str().unwrap().as_bytes());
+    let hs = jsonwebtoken::encode(&header, &idp.claims(), &secret).unwrap();
+    let none = format!(
+        "{}.{}.",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(r#"{"alg":"none","kid":"key1"}"#),
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(serde_json::to_vec(&idp.claims()).unwrap())
+    );
+    for token in [hs, none] {
+        let resp = send(
+            &gw,
+            request("GET", "/oidc", &[("authorization", &bearer(&token))]),
+        )
+        .await;
+        assert_eq!(resp.status(), 401, "{token}");
+    }
+}
+
+#[test]
+fn discovery_urls_and_jwks_parsing() {
+    use super::discovery::{discovery_url, parse_jwks};
+    assert_eq!(
+        discovery_url("http://kc.test/realms/master/"),
+        "http://kc.test/realms/master/.well-known/openid-configuration"
+    );
+    assert_eq!(
+        discovery_url("http://kc.test/realms/master/.well-known/openid-configuration"),
+        "http://kc.test/realms/master/.well-known/openid-configuration"
+    );
+    let mut no_kid: Value = serde_json::from_str(KEY2_JWK).unwrap();
+    no_kid.as_object_mut().unwrap().remove("kid");
+    let doc = json!({"keys": [
+        serde_json::from_str::<Value>(KEY1_JWK).unwrap(),
+        no_kid,
+        {"kty": "oct", "kid": "hmac", "k": "c2VjcmV0"},
+        {"kty": "RSA", "kid": "enc", "use": "enc", "n": "AQAB", "e": "AQAB"},
+        {"kty": "weird"},
+    ]});
+    let keys = parse_jwks(&doc).unwrap();
+    assert_eq!(
+        keys.len(),
+        2,
+        "symmetric, encryption and unknown keys are skipped"
+    );
+    assert!(parse_jwks(&json!({"no": "keys"})).is_none());
+    let discovered = super::discovery::Discovered {
+        issuer: "i".to_owned(),
+        token_endpoint: None,
+        introspection_endpoint: None,
+        end_session_endpoint: None,
+        keys,
+    };
+    assert_eq!(discovered.keys_for(Some("key1"), Algorithm::RS256).len(), 1);
+    assert_eq!(
+        discovered.keys_for(Some("other"), Algorithm::RS256).len(),
+        1,
+        "falls back to keys without a kid"
+    );
+    assert_eq!(discovered.keys_for(None, Algorithm::RS256).len(), 2);
+    assert!(
+        discovered
+            .keys_for(Some("key1"), Algorithm::ES256)
+            .is_empty()
+    );
 }
 
 #[tokio::test]
