@@ -61,9 +61,13 @@ async fn run(args: Args) -> Result<(), Box<dyn Error>> {
                 args.upstream_listen
             )
         })?;
-    let config = match args.config {
-        Some(config) => config,
-        None => fixture::key_auth_session_for(upstream.addr())?,
+    let (config, copied) = match args.config {
+        Some(config) => (config, false),
+        None => {
+            let config = fixture::key_auth_session_for(upstream.addr())?;
+            let copied = config != fixture::key_auth_session();
+            (config, copied)
+        }
     };
     let gateway = gateway::Gateway::builder()
         .proxy_listen(args.proxy_listen)
@@ -119,6 +123,9 @@ async fn run(args: Args) -> Result<(), Box<dyn Error>> {
     tracing::info!("shutting down");
     gateway.shutdown().await;
     drop(upstream);
+    if copied {
+        let _ = std::fs::remove_file(&config);
+    }
     Ok(())
 }
 
