@@ -30,6 +30,9 @@ use crate::admin::Admin;
 /// What a failing World operation returns; cucumber prints it as the step's failure.
 pub type Error = Box<dyn std::error::Error + Send + Sync>;
 
+/// The header that carries key-auth keys (the `key_names` the scenarios configure, Kong's default).
+pub const KEY_NAME: &str = "apikey";
+
 /// The name of the session cookie (the session plugin's default `cookie_name`).
 pub const SESSION_COOKIE: &str = "session";
 
@@ -347,7 +350,7 @@ impl GatewayWorld {
         // Deleting the consumer deletes its credentials, so the credential is not added to `created`.
         let credential = self
             .admin()
-            .create_key_auth(&consumer_id, &self.key(key))
+            .create_key_auth(&consumer_id, &self.ns(key))
             .await?;
         if let Some(consumer) = self.consumers.get_mut(username) {
             consumer.credential = Some(credential);
@@ -399,7 +402,7 @@ impl GatewayWorld {
         self.enable_plugin(
             "key-auth",
             None,
-            json!({ "key_names": ["apikey"], "anonymous": anonymous }),
+            json!({ "key_names": [KEY_NAME], "anonymous": anonymous }),
         )
         .await?;
         self.enable_plugin(
@@ -439,9 +442,10 @@ impl GatewayWorld {
             .ok_or_else(|| format!("the scenario has no consumer {username:?}").into())
     }
 
-    /// A key-auth key in this scenario's namespace (keys are unique across the gateway).
-    pub fn key(&self, key: &str) -> String {
-        self.ns(key)
+    /// `request` carrying the key-auth key the feature calls `key` (namespaced: keys are unique across the
+    /// gateway) in the [`KEY_NAME`] header.
+    pub fn with_key(&self, request: Outgoing, key: &str) -> Outgoing {
+        request.header(KEY_NAME, &self.ns(key))
     }
 
     /// The path of the scenario's first route, as the feature wrote it.
@@ -511,9 +515,8 @@ impl GatewayWorld {
     /// a session cookie.
     pub async fn log_in(&mut self, key: &str) -> Result<(), Error> {
         let path = self.first_route()?.to_owned();
-        let apikey = self.key(key);
         let reply = self
-            .send(Outgoing::new(Method::GET, &path).header("apikey", &apikey))
+            .send(self.with_key(Outgoing::new(Method::GET, &path), key))
             .await?;
         if reply.status != StatusCode::OK || reply.set_cookie(SESSION_COOKIE).is_none() {
             return Err(format!(

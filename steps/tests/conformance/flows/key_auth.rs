@@ -5,7 +5,7 @@ use cucumber::{given, then, when};
 use serde_json::json;
 
 use super::HttpMethod;
-use crate::world::{Error, GatewayWorld, Outgoing};
+use crate::world::{Error, GatewayWorld, KEY_NAME, Outgoing};
 
 #[given(expr = "the consumer {string} with key {string}")]
 async fn consumer_with_key(
@@ -20,7 +20,7 @@ async fn consumer_with_key(
 #[given("key-auth on the service")]
 async fn key_auth_on_the_service(world: &mut GatewayWorld) -> Result<(), Error> {
     world
-        .enable_plugin("key-auth", None, json!({ "key_names": ["apikey"] }))
+        .enable_plugin("key-auth", None, json!({ "key_names": [KEY_NAME] }))
         .await
 }
 
@@ -31,11 +31,8 @@ async fn send_with_apikey(
     path: String,
     key: String,
 ) -> Result<(), Error> {
-    let apikey = world.key(&key);
-    world
-        .send(Outgoing::new(method.0, &path).header("apikey", &apikey))
-        .await
-        .map(drop)
+    let request = world.with_key(Outgoing::new(method.0, &path), &key);
+    world.send(request).await.map(drop)
 }
 
 #[then(expr = "the upstream received the consumer headers of {string}")]
