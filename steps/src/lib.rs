@@ -9,5 +9,7 @@
 
 pub mod echo;
 pub mod fixture;
+pub mod idp;
+pub mod keycloak;
 
 pub use echo::EchoUpstream;

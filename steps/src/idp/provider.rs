@@ -1,0 +1,678 @@
+//! What the provider knows and decides, without HTTP: the realm, the keys, the user sessions, and how tokens
+//! are minted, verified, refreshed and revoked. The endpoints (`endpoints.rs`) only parse requests and render
+//! these decisions.
+//!
+//! Sessions follow Keycloak's model closely enough for a gateway to tell no difference:
+//! * a password grant opens a user session (`sid`, echoed as `session_state` in the token response);
+//! * a refresh token is valid while it has not expired, its session is alive (idle and max lifespans), and —
+//!   when the realm sets `revokeRefreshToken` — it is the newest refresh token of the session. Presenting an
+//!   already-used token answers `Maximum allowed refresh token reuse exceeded`, an older one `Stale token`, and
+//!   either detaches the client from the session, so its newest token stops working too
+//!   (`TokenManager.validateTokenReuseForRefresh`);
+//! * logout removes the session: every refresh token of it then answers `Session not active`;
+//! * the client credentials grant opens no session and issues no refresh token (Keycloak 26's default).
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::http::{HeaderMap, StatusCode, header};
+use jsonwebtoken::{Algorithm, Validation};
+use serde_json::{Map, Value, json};
+
+use super::error::{
+    CLIENT_MISMATCH, INVALID_REFRESH_TOKEN, OAuthError, REUSE_EXCEEDED, SESSION_NOT_ACTIVE,
+    SESSION_WITHOUT_CLIENT, STALE_TOKEN, TOKEN_NOT_ACTIVE,
+};
+use super::keys::{Keys, at_hash};
+use super::realm::{Client, Realm, User};
+
+/// Where the provider reads the time. Tokens carry `iat`/`exp` from it, and it decides expiry.
+pub(crate) type Clock = Arc<dyn Fn() -> SystemTime + Send + Sync>;
+
+/// Token types, as Keycloak writes them in the `typ` claim.
+pub(crate) const TYP_ACCESS: &str = "Bearer";
+pub(crate) const TYP_REFRESH: &str = "Refresh";
+pub(crate) const TYP_ID: &str = "ID";
+
+/// Scopes a token request may ask for; Keycloak's default client scopes `email` and `profile` are always granted.
+const KNOWN_SCOPES: [&str; 3] = ["openid", "email", "profile"];
+
+/// The running provider's state, shared by every request.
+pub(crate) struct Provider {
+    pub(crate) realm: Realm,
+    pub(crate) keys: Keys,
+    pub(crate) access_lifespan: u64,
+    pub(crate) idle_timeout: u64,
+    pub(crate) max_lifespan: u64,
+    /// A fixed public base URL (`http://host:port`); without one the issuer follows the request's `Host`, as
+    /// Keycloak's development mode does.
+    pub(crate) public_url: Option<String>,
+    /// `http://<bound address>`, the base when a request carries no usable `Host`.
+    pub(crate) local_base: String,
+    clock: Clock,
+    sessions: Mutex<HashMap<String, Session>>,
+}
+
+/// One user session with the one client that opened it.
+#[derive(Debug, Clone)]
+struct Session {
+    user_id: String,
+    client_id: String,
+    scope: String,
+    started: u64,
+    last_refresh: u64,
+    /// The `jti` of the newest refresh token issued for the session.
+    latest_refresh: String,
+    /// The `jti` of the refresh token used last, and how often it was used.
+    last_used: Option<String>,
+    use_count: u32,
+    /// `false` once refresh-token reuse detached the client from the session.
+    client_attached: bool,
+}
+
+/// What a successful grant answers: the token response body.
+pub(crate) type TokenResponse = Map<String, Value>;
+
+/// Who a token is for and within which session.
+struct Subject<'a> {
+    client: &'a Client,
+    user: &'a User,
+    /// `(sid, started)` of the user session, if the grant opened or continued one.
+    session: Option<(&'a str, u64)>,
+    scope: &'a str,
+}
+
+impl Provider {
+    pub(crate) fn new(
+        realm: Realm,
+        keys: Keys,
+        lifespans: (u64, u64, u64),
+        public_url: Option<String>,
+        local_base: String,
+        clock: Clock,
+    ) -> Self {
+        let (access_lifespan, idle_timeout, max_lifespan) = lifespans;
+        Self {
+            realm,
+            keys,
+            access_lifespan,
+            idle_timeout,
+            max_lifespan,
+            public_url,
+            local_base,
+            clock,
+            sessions: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Seconds since the Unix epoch by the provider's clock.
+    pub(crate) fn now(&self) -> u64 {
+        (self.clock)()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |elapsed| elapsed.as_secs())
+    }
+
+    /// The issuer for a request: `<public url>/realms/<realm>`, else built from the request's `Host` header.
+    pub(crate) fn issuer_for(&self, headers: &HeaderMap) -> String {
+        let base = match &self.public_url {
+            Some(url) => url.clone(),
+            None => headers
+                .get(header::HOST)
+                .and_then(|host| host.to_str().ok())
+                .filter(|host| is_authority(host))
+                .map_or_else(|| self.local_base.clone(), |host| format!("http://{host}")),
+        };
+        format!("{base}/realms/{}", self.realm.name)
+    }
+
+    fn sessions(&self) -> MutexGuard<'_, HashMap<String, Session>> {
+        self.sessions.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn session_alive(&self, session: &Session, now: u64) -> bool {
+        now < session.last_refresh.saturating_add(self.idle_timeout)
+            && now < session.started.saturating_add(self.max_lifespan)
+    }
+
+    // ---- grants ------------------------------------------------------------------------------------------
+
+    /// The resource owner password credentials grant: checks the user and opens a session.
+    pub(crate) fn password_grant(
+        &self,
+        issuer: &str,
+        client: &Client,
+        username: Option<&str>,
+        password: Option<&str>,
+        scope: Option<&str>,
+    ) -> Result<TokenResponse, OAuthError> {
+        if !client.direct_access_grants_enabled {
+            return Err(OAuthError::new(
+                StatusCode::BAD_REQUEST,
+                "unauthorized_client",
+                "Client not allowed for direct access grants",
+            ));
+        }
+        let scope = granted_scope(scope)?;
+        let Some(username) = username.filter(|name| !name.is_empty()) else {
+            return Err(OAuthError::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid_request",
+                "Missing parameter: username",
+            ));
+        };
+        let Some(user) = self.realm.find_login(username) else {
+            tracing::info!(realm = %self.realm.name, client = %client.client_id, username, "password grant: unknown user");
+            return Err(OAuthError::invalid_user_credentials());
+        };
+        if !user.enabled {
+            return Err(OAuthError::invalid_grant("Account disabled"));
+        }
+        if !password.is_some_and(|password| user.password_matches(password)) {
+            tracing::info!(realm = %self.realm.name, client = %client.client_id, username, "password grant: wrong password");
+            return Err(OAuthError::invalid_user_credentials());
+        }
+        if user.needs_action {
+            return Err(OAuthError::invalid_grant("Account is not fully set up"));
+        }
+        let now = self.now();
+        let sid = uuid::Uuid::new_v4().to_string();
+        let refresh_jti = uuid::Uuid::new_v4().to_string();
+        {
+            let mut sessions = self.sessions();
+            sessions.retain(|_, session| self.session_alive(session, now));
+            sessions.insert(
+                sid.clone(),
+                Session {
+                    user_id: user.id.clone(),
+                    client_id: client.client_id.clone(),
+                    scope: scope.clone(),
+                    started: now,
+                    last_refresh: now,
+                    latest_refresh: refresh_jti.clone(),
+                    last_used: None,
+                    use_count: 0,
+                    client_attached: true,
+                },
+            );
+        }
+        tracing::info!(realm = %self.realm.name, client = %client.client_id, user = %user.username, sid = %sid, "password grant");
+        let subject = Subject {
+            client,
+            user,
+            session: Some((&sid, now)),
+            scope: &scope,
+        };
+        self.token_response(issuer, &subject, Some(&refresh_jti), now)
+    }
+
+    /// The client credentials grant: a token for the client's service account, without session or refresh token.
+    pub(crate) fn client_credentials_grant(
+        &self,
+        issuer: &str,
+        client: &Client,
+        scope: Option<&str>,
+    ) -> Result<TokenResponse, OAuthError> {
+        if client.public_client {
+            return Err(OAuthError::new(
+                StatusCode::BAD_REQUEST,
+                "unauthorized_client",
+                "Public client not allowed to retrieve service account",
+            ));
+        }
+        let service_account = client
+            .service_accounts_enabled
+            .then(|| self.realm.service_account(&client.client_id))
+            .flatten()
+            .filter(|user| user.enabled);
+        let Some(user) = service_account else {
+            return Err(OAuthError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized_client",
+                "Client not enabled to retrieve service account",
+            ));
+        };
+        let scope = granted_scope(scope)?;
+        let now = self.now();
+        tracing::info!(realm = %self.realm.name, client = %client.client_id, "client credentials grant");
+        let subject = Subject {
+            client,
+            user,
+            session: None,
+            scope: &scope,
+        };
+        self.token_response(issuer, &subject, None, now)
+    }
+
+    /// The refresh token grant, with Keycloak's checks in Keycloak's order and rotation.
+    pub(crate) fn refresh_grant(
+        &self,
+        issuer: &str,
+        client: &Client,
+        refresh_token: Option<&str>,
+    ) -> Result<TokenResponse, OAuthError> {
+        let Some(refresh_token) = refresh_token else {
+            return Err(OAuthError::invalid_request("No refresh token"));
+        };
+        let now = self.now();
+        let claims = self.verify_refresh_token(refresh_token, issuer, client, Some(now))?;
+        let (sid, jti) = (claim_str(&claims, "sid"), claim_str(&claims, "jti"));
+        let new_jti = uuid::Uuid::new_v4().to_string();
+        let session = {
+            let mut sessions = self.sessions();
+            let Some(session) = sessions.get_mut(sid) else {
+                return Err(OAuthError::invalid_grant(SESSION_NOT_ACTIVE));
+            };
+            if !self.session_alive(session, now) {
+                sessions.remove(sid);
+                return Err(OAuthError::invalid_grant(SESSION_NOT_ACTIVE));
+            }
+            if !session.client_attached || session.client_id != client.client_id {
+                return Err(OAuthError::invalid_grant(SESSION_WITHOUT_CLIENT));
+            }
+            if self.realm.revoke_refresh_token {
+                if session.last_used.as_deref() == Some(jti) {
+                    if session.use_count > self.realm.refresh_token_max_reuse {
+                        session.client_attached = false;
+                        tracing::info!(realm = %self.realm.name, sid, "refresh token reused: session detached");
+                        return Err(OAuthError::invalid_grant(REUSE_EXCEEDED));
+                    }
+                } else if session.latest_refresh != jti {
+                    session.client_attached = false;
+                    tracing::info!(realm = %self.realm.name, sid, "stale refresh token: session detached");
+                    return Err(OAuthError::invalid_grant(STALE_TOKEN));
+                } else {
+                    session.last_used = Some(jti.to_owned());
+                    session.use_count = 0;
+                }
+                session.use_count += 1;
+            }
+            session.last_refresh = now;
+            session.latest_refresh.clone_from(&new_jti);
+            session.clone()
+        };
+        let Some(user) = self
+            .realm
+            .user_by_id(&session.user_id)
+            .filter(|user| user.enabled)
+        else {
+            return Err(OAuthError::invalid_grant(INVALID_REFRESH_TOKEN));
+        };
+        tracing::info!(realm = %self.realm.name, client = %client.client_id, user = %user.username, sid, "refresh token grant");
+        let subject = Subject {
+            client,
+            user,
+            session: Some((sid, session.started)),
+            scope: &session.scope,
+        };
+        self.token_response(issuer, &subject, Some(&new_jti), now)
+    }
+
+    /// Back-channel logout: ends the session of `refresh_token` (which may have expired).
+    pub(crate) fn logout(
+        &self,
+        issuer: &str,
+        client: &Client,
+        refresh_token: Option<&str>,
+    ) -> Result<(), OAuthError> {
+        let Some(refresh_token) = refresh_token else {
+            return Err(OAuthError::invalid_request("No refresh token"));
+        };
+        let claims = self.verify_refresh_token(refresh_token, issuer, client, None)?;
+        let sid = claim_str(&claims, "sid");
+        let removed = self.sessions().remove(sid).is_some();
+        tracing::info!(realm = %self.realm.name, client = %client.client_id, sid, removed, "logout");
+        Ok(())
+    }
+
+    // ---- verification ------------------------------------------------------------------------------------
+
+    /// Checks a refresh token as Keycloak's `TokenManager.verifyRefreshToken` does: signature and type, issuer,
+    /// expiry (unless `now` is `None`, as for logout), and that `client` is the one it was issued to.
+    fn verify_refresh_token(
+        &self,
+        token: &str,
+        issuer: &str,
+        client: &Client,
+        now: Option<u64>,
+    ) -> Result<Map<String, Value>, OAuthError> {
+        let claims = decode(token, Algorithm::HS512, self.keys.hmac_verifier())
+            .filter(|claims| claim_str(claims, "typ") == TYP_REFRESH)
+            .ok_or_else(|| OAuthError::invalid_grant(INVALID_REFRESH_TOKEN))?;
+        if claim_str(&claims, "iss") != issuer {
+            return Err(OAuthError::invalid_grant(format!(
+                "Invalid token issuer. Expected '{issuer}'"
+            )));
+        }
+        if let Some(now) = now
+            && claim_u64(&claims, "exp").is_none_or(|exp| exp <= now)
+        {
+            return Err(OAuthError::invalid_grant(TOKEN_NOT_ACTIVE));
+        }
+        if claim_str(&claims, "azp") != client.client_id {
+            return Err(OAuthError::invalid_grant(CLIENT_MISMATCH));
+        }
+        Ok(claims)
+    }
+
+    /// The claims of an access token this provider issued for `issuer` that is still valid: signed by the realm
+    /// key, of type `Bearer`, unexpired, and (if it belongs to a session) with its session alive.
+    pub(crate) fn active_access_token(
+        &self,
+        token: &str,
+        issuer: &str,
+    ) -> Result<Map<String, Value>, &'static str> {
+        let claims = decode(token, Algorithm::RS256, self.keys.rsa_verifier())
+            .filter(|claims| claim_str(claims, "typ") == TYP_ACCESS)
+            .filter(|claims| claim_str(claims, "iss") == issuer)
+            .ok_or("Token verification failed")?;
+        let now = self.now();
+        if claim_u64(&claims, "exp").is_none_or(|exp| exp <= now) {
+            return Err("Token verification failed");
+        }
+        if let Some(sid) = claims.get("sid").and_then(Value::as_str) {
+            let sessions = self.sessions();
+            let alive = sessions
+                .get(sid)
+                .is_some_and(|session| session.client_attached && self.session_alive(session, now));
+            if !alive {
+                return Err("User session not found or doesn't have client attached on it");
+            }
+        }
+        Ok(claims)
+    }
+
+    /// RFC 7662 introspection of any token this provider issued: its claims when active, `None` otherwise.
+    pub(crate) fn introspect(&self, token: &str, issuer: &str) -> Option<Map<String, Value>> {
+        let header = jsonwebtoken::decode_header(token).ok()?;
+        let now = self.now();
+        match header.alg {
+            Algorithm::RS256 => {
+                let claims = decode(token, Algorithm::RS256, self.keys.rsa_verifier())?;
+                if claim_str(&claims, "iss") != issuer
+                    || claim_u64(&claims, "exp").is_none_or(|exp| exp <= now)
+                {
+                    return None;
+                }
+                match claims.get("sid").and_then(Value::as_str) {
+                    Some(sid) if claim_str(&claims, "typ") == TYP_ACCESS => {
+                        let sessions = self.sessions();
+                        let session = sessions.get(sid)?;
+                        (session.client_attached && self.session_alive(session, now))
+                            .then_some(claims.clone())
+                    }
+                    _ => Some(claims),
+                }
+            }
+            Algorithm::HS512 => {
+                let claims = decode(token, Algorithm::HS512, self.keys.hmac_verifier())?;
+                if claim_str(&claims, "typ") != TYP_REFRESH
+                    || claim_str(&claims, "iss") != issuer
+                    || claim_u64(&claims, "exp").is_none_or(|exp| exp <= now)
+                {
+                    return None;
+                }
+                let jti = claim_str(&claims, "jti");
+                let sessions = self.sessions();
+                let session = sessions.get(claim_str(&claims, "sid"))?;
+                let current = session.latest_refresh == jti
+                    || (session.last_used.as_deref() == Some(jti)
+                        && session.use_count <= self.realm.refresh_token_max_reuse);
+                (session.client_attached
+                    && self.session_alive(session, now)
+                    && (!self.realm.revoke_refresh_token || current))
+                    .then_some(claims.clone())
+            }
+            _ => None,
+        }
+    }
+
+    // ---- minting -----------------------------------------------------------------------------------------
+
+    fn token_response(
+        &self,
+        issuer: &str,
+        subject: &Subject<'_>,
+        refresh_jti: Option<&str>,
+        now: u64,
+    ) -> Result<TokenResponse, OAuthError> {
+        let session_end = subject
+            .session
+            .map(|(_, started)| started.saturating_add(self.max_lifespan));
+        let access_exp = now
+            .saturating_add(self.access_lifespan)
+            .min(session_end.unwrap_or(u64::MAX));
+        let access_claims = self.access_claims(issuer, subject, now, access_exp);
+        let access_token = self.sign_rsa(&access_claims)?;
+
+        let mut response = Map::new();
+        response.insert("access_token".into(), json!(access_token));
+        response.insert("expires_in".into(), json!(access_exp.saturating_sub(now)));
+        match (refresh_jti, subject.session) {
+            (Some(jti), Some((sid, started))) => {
+                let refresh_exp = now
+                    .saturating_add(self.idle_timeout)
+                    .min(started.saturating_add(self.max_lifespan));
+                let refresh_claims = json!({
+                    "exp": refresh_exp,
+                    "iat": now,
+                    "jti": jti,
+                    "iss": issuer,
+                    "aud": issuer,
+                    "sub": subject.user.id,
+                    "typ": TYP_REFRESH,
+                    "azp": subject.client.client_id,
+                    "sid": sid,
+                    "scope": subject.scope,
+                });
+                response.insert(
+                    "refresh_expires_in".into(),
+                    json!(refresh_exp.saturating_sub(now)),
+                );
+                response.insert(
+                    "refresh_token".into(),
+                    json!(self.sign_hmac(&refresh_claims)?),
+                );
+            }
+            _ => {
+                response.insert("refresh_expires_in".into(), json!(0));
+            }
+        }
+        response.insert("token_type".into(), json!("Bearer"));
+        if has_openid(subject.scope) {
+            let id_claims = self.id_claims(issuer, subject, now, access_exp, &access_token);
+            response.insert("id_token".into(), json!(self.sign_rsa(&id_claims)?));
+        }
+        response.insert("not-before-policy".into(), json!(0));
+        if let Some((sid, _)) = subject.session {
+            response.insert("session_state".into(), json!(sid));
+        }
+        response.insert("scope".into(), json!(subject.scope));
+        Ok(response)
+    }
+
+    fn access_claims(&self, issuer: &str, subject: &Subject<'_>, now: u64, exp: u64) -> Value {
+        let user = subject.user;
+        let has_default_role = user.realm_roles.contains(&self.realm.default_role());
+        let mut audiences: Vec<String> = subject.client.audiences.clone();
+        if has_default_role {
+            audiences.push("account".to_owned());
+        }
+        let mut seen = HashSet::new();
+        audiences.retain(|audience| seen.insert(audience.clone()));
+        let mut claims = Map::new();
+        claims.insert("exp".into(), json!(exp));
+        claims.insert("iat".into(), json!(now));
+        claims.insert("jti".into(), json!(uuid::Uuid::new_v4().to_string()));
+        claims.insert("iss".into(), json!(issuer));
+        match audiences.len() {
+            0 => {}
+            1 => {
+                claims.insert("aud".into(), json!(audiences[0]));
+            }
+            _ => {
+                claims.insert("aud".into(), json!(audiences));
+            }
+        }
+        claims.insert("sub".into(), json!(user.id));
+        claims.insert("typ".into(), json!(TYP_ACCESS));
+        claims.insert("azp".into(), json!(subject.client.client_id));
+        if let Some((sid, _)) = subject.session {
+            claims.insert("sid".into(), json!(sid));
+        }
+        claims.insert("acr".into(), json!("1"));
+        if has_default_role {
+            let mut realm_roles = vec![
+                self.realm.default_role(),
+                "offline_access".to_owned(),
+                "uma_authorization".to_owned(),
+            ];
+            realm_roles.extend(
+                user.realm_roles
+                    .iter()
+                    .filter(|role| **role != self.realm.default_role())
+                    .cloned(),
+            );
+            claims.insert("realm_access".into(), json!({ "roles": realm_roles }));
+            claims.insert(
+                "resource_access".into(),
+                json!({ "account": { "roles": ["manage-account", "manage-account-links", "view-profile"] } }),
+            );
+        }
+        claims.insert("scope".into(), json!(subject.scope));
+        insert_profile_claims(&mut claims, user);
+        if user.service_account_client_id.is_some() {
+            claims.insert("client_id".into(), json!(subject.client.client_id));
+        }
+        Value::Object(claims)
+    }
+
+    fn id_claims(
+        &self,
+        issuer: &str,
+        subject: &Subject<'_>,
+        now: u64,
+        exp: u64,
+        access_token: &str,
+    ) -> Value {
+        let mut claims = Map::new();
+        claims.insert("exp".into(), json!(exp));
+        claims.insert("iat".into(), json!(now));
+        if let Some((_, started)) = subject.session {
+            claims.insert("auth_time".into(), json!(started));
+        }
+        claims.insert("jti".into(), json!(uuid::Uuid::new_v4().to_string()));
+        claims.insert("iss".into(), json!(issuer));
+        claims.insert("aud".into(), json!(subject.client.client_id));
+        claims.insert("sub".into(), json!(subject.user.id));
+        claims.insert("typ".into(), json!(TYP_ID));
+        claims.insert("azp".into(), json!(subject.client.client_id));
+        if let Some((sid, _)) = subject.session {
+            claims.insert("sid".into(), json!(sid));
+        }
+        claims.insert("at_hash".into(), json!(at_hash(access_token)));
+        claims.insert("acr".into(), json!("1"));
+        insert_profile_claims(&mut claims, subject.user);
+        Value::Object(claims)
+    }
+
+    /// The userinfo document of a user (`…/protocol/openid-connect/userinfo`).
+    pub(crate) fn userinfo(&self, user_id: &str) -> Option<Value> {
+        let user = self.realm.user_by_id(user_id)?;
+        let mut claims = Map::new();
+        claims.insert("sub".into(), json!(user.id));
+        insert_profile_claims(&mut claims, user);
+        Some(Value::Object(claims))
+    }
+
+    fn sign_rsa(&self, claims: &Value) -> Result<String, OAuthError> {
+        let (header, key) = self.keys.rsa_signer();
+        jsonwebtoken::encode(&header, claims, key).map_err(signing_failed)
+    }
+
+    fn sign_hmac(&self, claims: &Value) -> Result<String, OAuthError> {
+        let (header, key) = self.keys.hmac_signer();
+        jsonwebtoken::encode(&header, claims, key).map_err(signing_failed)
+    }
+}
+
+fn signing_failed(error: jsonwebtoken::errors::Error) -> OAuthError {
+    tracing::error!(%error, "cannot sign a token");
+    OAuthError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "server_error",
+        "cannot sign the token",
+    )
+}
+
+/// The profile and email claims Keycloak's default `profile` and `email` scopes put in every token.
+fn insert_profile_claims(claims: &mut Map<String, Value>, user: &User) {
+    claims.insert("email_verified".into(), json!(user.email_verified));
+    if let Some(name) = user.full_name() {
+        claims.insert("name".into(), json!(name));
+    }
+    claims.insert("preferred_username".into(), json!(user.username));
+    if let Some(given) = &user.first_name {
+        claims.insert("given_name".into(), json!(given));
+    }
+    if let Some(family) = &user.last_name {
+        claims.insert("family_name".into(), json!(family));
+    }
+    if let Some(email) = &user.email {
+        claims.insert("email".into(), json!(email));
+    }
+}
+
+/// The scope a token is granted for the requested `scope` parameter: `openid` when asked for, plus the default
+/// `email profile`. Any other scope is refused as Keycloak refuses a scope the client does not have.
+fn granted_scope(requested: Option<&str>) -> Result<String, OAuthError> {
+    let requested: Vec<&str> = requested.unwrap_or_default().split_whitespace().collect();
+    if let Some(unknown) = requested.iter().find(|scope| !KNOWN_SCOPES.contains(scope)) {
+        tracing::debug!(scope = unknown, "unknown scope requested");
+        return Err(OAuthError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_scope",
+            format!("Invalid scopes: {}", requested.join(" ")),
+        ));
+    }
+    Ok(if requested.contains(&"openid") {
+        "openid email profile".to_owned()
+    } else {
+        "email profile".to_owned()
+    })
+}
+
+fn has_openid(scope: &str) -> bool {
+    scope.split_whitespace().any(|scope| scope == "openid")
+}
+
+/// The claims of a token signed with `alg` by `key`; no claim is checked here.
+fn decode(
+    token: &str,
+    alg: Algorithm,
+    key: &jsonwebtoken::DecodingKey,
+) -> Option<Map<String, Value>> {
+    let mut validation = Validation::new(alg);
+    validation.validate_exp = false;
+    validation.validate_aud = false;
+    validation.required_spec_claims = HashSet::new();
+    jsonwebtoken::decode::<Map<String, Value>>(token, key, &validation)
+        .ok()
+        .map(|data| data.claims)
+}
+
+pub(crate) fn claim_str<'a>(claims: &'a Map<String, Value>, name: &str) -> &'a str {
+    claims.get(name).and_then(Value::as_str).unwrap_or_default()
+}
+
+fn claim_u64(claims: &Map<String, Value>, name: &str) -> Option<u64> {
+    claims.get(name).and_then(Value::as_u64)
+}
+
+/// Whether a `Host` header value can be used as the authority of a URL.
+fn is_authority(host: &str) -> bool {
+    !host.is_empty()
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']' | '_'))
+}
