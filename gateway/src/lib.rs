@@ -37,7 +37,6 @@ pub use error::Error;
 
 use crate::model::Db;
 use crate::plugins::Deps;
-use crate::session::storage::Storage;
 use crate::state::Shared;
 
 /// This process's node id, as Kong reports it.
@@ -110,10 +109,7 @@ impl GatewayBuilder {
             Some(path) => declarative::load_file(path, now).map_err(Error::Declarative)?,
             None => Db::default(),
         };
-        let deps = Deps {
-            session_storage: Arc::new(Storage::Memory(crate::session::MemoryStore::new())),
-            openid_connect: Arc::new(crate::plugins::openid_connect::Registry::new()),
-        };
+        let deps = Deps::in_memory();
         let shared = Shared::new(db, self.clock.clone(), deps)
             .map_err(|e| Error::Config(format!("{e:?}")))?;
 

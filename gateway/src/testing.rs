@@ -12,7 +12,6 @@ use serde_json::{Value, json};
 use crate::clock::Clock;
 use crate::plugins::Deps;
 use crate::proxy::Body;
-use crate::session::storage::Storage;
 use crate::state::Shared;
 
 /// The client address requests come from.
@@ -26,10 +25,7 @@ pub fn shared(doc: &str) -> Arc<Shared> {
     Shared::new(
         db,
         clock,
-        Deps {
-            session_storage: Arc::new(Storage::Memory(crate::session::MemoryStore::new())),
-            openid_connect: Arc::new(crate::plugins::openid_connect::Registry::new()),
-        },
+        Deps::in_memory(),
     )
     .unwrap()
 }

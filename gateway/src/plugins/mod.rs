@@ -29,6 +29,16 @@ pub struct Deps {
     pub openid_connect: Arc<openid_connect::Registry>,
 }
 
+impl Deps {
+    /// One gateway node's dependencies: in-memory session storage and a fresh OpenID Connect registry.
+    pub fn in_memory() -> Self {
+        Self {
+            session_storage: Arc::new(crate::session::storage::Storage::Memory(crate::session::MemoryStore::new())),
+            openid_connect: Arc::new(openid_connect::Registry::new()),
+        }
+    }
+}
+
 /// A plugin's typed config: Kong's defaults in `Default`/serde defaults, cross-field rules here.
 pub trait Schema: DeserializeOwned + Serialize + Send + Sync + 'static {
     /// Cross-field checks with Kong's messages; field paths are relative to `config`.

@@ -193,6 +193,6 @@ impl Config {
             StorageKind::Cookie => None,
             StorageKind::Kong => Some(Arc::clone(&deps.session_storage)),
         };
-        cfg
+        cfg.finish()
     }
 }
