@@ -9,6 +9,7 @@
 //! encrypts it (AES-256-GCM), so tokens never appear in clear on the client.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use http::header::{AUTHORIZATION, LOCATION, SET_COOKIE, WWW_AUTHENTICATE};
 use http::{HeaderName, HeaderValue, Method, StatusCode};
@@ -303,9 +304,13 @@ async fn authenticate(
         return Ok(login);
     }
     if conf.allows(AuthMethod::AuthorizationCode) {
-        tracing::info!(
-            "openid-connect: no credentials; the authorization code (redirect) flow is not implemented, answering 401"
-        );
+        if plugin.warned_no_redirect.swap(true, Ordering::Relaxed) {
+            tracing::debug!("openid-connect: authorization_code redirect flow not implemented");
+        } else {
+            tracing::warn!(
+                "openid-connect: no credentials; auth_methods includes authorization_code, but the redirect flow is not implemented, so the request gets 401 (restrict auth_methods to silence this)"
+            );
+        }
     }
     Err(Failure::Unauthorized {
         invalid_token: false,

@@ -53,6 +53,20 @@
 //! authorization (`scopes_required`, `groups_required`, …); memcached/Redis session storage;
 //! HS* tokens signed with the client secret. A password or client-credentials grant always removes
 //! the `Authorization: Basic` header it consumed, so the user's password never reaches the upstream.
+//!
+//! Choices where Kong's documentation says nothing:
+//! * `timeout` bounds each call to the provider (discovery, JWKS, token, introspection), so a first
+//!   login that also discovers takes at most three timeouts.
+//! * A session cookie is issued only when `session` is in `auth_methods` (nothing would read it
+//!   otherwise); as in Kong, every other method issues one unless `disable_session` names it.
+//! * Without `session_secret`, a random per-process secret: sessions end at a restart and are
+//!   not shared between nodes. Set it for either.
+//! * `session_cookie_secure: null` sets `Secure` only on requests that arrived over https; this
+//!   gateway's listener is plain http, so behind TLS termination set it to `true`.
+//! * A JWT access token must carry `exp` (RFC 9068); tokens from the token endpoint are used without
+//!   checking their signature (OpenID Connect Core §3.1.3.7 lets the TLS channel stand in for it).
+//! * The refresh-token flow reads `X-Refresh-Token` (or `refresh_token_param_name` with `_` as `-`)
+//!   and the `refresh_token` query/body argument.
 
 pub mod access;
 pub mod client;
@@ -61,6 +75,7 @@ pub mod jwt;
 pub mod schema;
 
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use http::{HeaderName, HeaderValue};
@@ -96,6 +111,8 @@ pub struct OpenIdConnect {
     challenge: HeaderValue,
     invalid_token_challenge: HeaderValue,
     introspection_cache: moka::sync::Cache<[u8; 32], Arc<access::Introspected>>,
+    /// Whether the "redirect flow not implemented" warning was logged (once per config).
+    warned_no_redirect: AtomicBool,
 }
 
 impl std::fmt::Debug for OpenIdConnect {
@@ -177,6 +194,7 @@ impl Plugin for OpenIdConnect {
             introspection_cache: moka::sync::Cache::builder()
                 .max_capacity(INTROSPECTION_CACHE_SIZE)
                 .build(),
+            warned_no_redirect: AtomicBool::new(false),
         }
     }
 
