@@ -18,7 +18,9 @@ async fn get(client: &HttpClient, uri: &http::Uri, cookie: Option<&str>) -> http
     if let Some(cookie) = cookie {
         req = req.header("cookie", cookie);
     }
-    let Ok(req) = req.body(Empty::new()) else { return http::StatusCode::BAD_REQUEST };
+    let Ok(req) = req.body(Empty::new()) else {
+        return http::StatusCode::BAD_REQUEST;
+    };
     match client.request(req).await {
         Ok(resp) => {
             let status = resp.status();
@@ -30,14 +32,21 @@ async fn get(client: &HttpClient, uri: &http::Uri, cookie: Option<&str>) -> http
 }
 
 fn bench(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     let any: SocketAddr = "127.0.0.1:0".parse().expect("addr");
     let (gw, upstream) = rt.block_on(async {
         let upstream = benches::upstream().await.expect("upstream");
         let dir = std::env::temp_dir().join(format!("round-trip-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("temp dir");
         let file = dir.join("kong.yml");
-        std::fs::write(&file, benches::documented_flow(&format!("http://{upstream}"), false)).expect("config");
+        std::fs::write(
+            &file,
+            benches::documented_flow(&format!("http://{upstream}"), false),
+        )
+        .expect("config");
         let gw = gateway::Gateway::builder()
             .proxy_listen(any)
             .admin_listen(any)
@@ -48,7 +57,9 @@ fn bench(c: &mut Criterion) {
         (gw, upstream)
     });
     let client: HttpClient = Client::builder(TokioExecutor::new()).build_http();
-    let via_gateway: http::Uri = format!("http://{}/anything", gw.proxy_addr()).parse().expect("uri");
+    let via_gateway: http::Uri = format!("http://{}/anything", gw.proxy_addr())
+        .parse()
+        .expect("uri");
     let direct: http::Uri = format!("http://{upstream}/anything").parse().expect("uri");
     let cookie = rt.block_on(async {
         let req = http::Request::builder()
@@ -67,9 +78,12 @@ fn bench(c: &mut Criterion) {
     assert_eq!(rt.block_on(get(&client, &via_gateway, Some(&cookie))), 200);
 
     let mut group = c.benchmark_group("round_trip");
-    group.bench_function("direct to upstream", |b| b.to_async(&rt).iter(|| get(&client, &direct, None)));
+    group.bench_function("direct to upstream", |b| {
+        b.to_async(&rt).iter(|| get(&client, &direct, None))
+    });
     group.bench_function("via gateway, session cookie", |b| {
-        b.to_async(&rt).iter(|| get(&client, &via_gateway, Some(&cookie)));
+        b.to_async(&rt)
+            .iter(|| get(&client, &via_gateway, Some(&cookie)));
     });
     group.finish();
     drop(gw);

@@ -50,7 +50,9 @@ pub async fn upstream() -> std::io::Result<SocketAddr> {
             let _ = stream.set_nodelay(true);
             tokio::spawn(async move {
                 let service = hyper::service::service_fn(|_req| async {
-                    Ok::<_, Infallible>(http::Response::new(Full::new(Bytes::from_static(br#"{"ok":true}"#))))
+                    Ok::<_, Infallible>(http::Response::new(Full::new(Bytes::from_static(
+                        br#"{"ok":true}"#,
+                    ))))
                 });
                 let _ = hyper::server::conn::http1::Builder::new()
                     .serve_connection(hyper_util::rt::TokioIo::new(stream), service)

@@ -74,10 +74,10 @@ impl Router {
     pub fn find(&self, method: &str, host: Option<&str>, path: &str) -> Option<Match<'_>> {
         let host = host.map(|h| strip_port(h).to_ascii_lowercase());
         self.entries.iter().find_map(|e| {
-            if let Some(methods) = &e.methods {
-                if !methods.iter().any(|m| m == method) {
-                    return None;
-                }
+            if let Some(methods) = &e.methods
+                && !methods.iter().any(|m| m == method)
+            {
+                return None;
             }
             if let Some(hosts) = &e.hosts {
                 let h = host.as_deref()?;

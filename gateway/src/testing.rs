@@ -22,12 +22,7 @@ pub const CLIENT: SocketAddr =
 pub fn shared(doc: &str) -> Arc<Shared> {
     let clock = Clock::manual();
     let db = crate::declarative::parse_bytes(doc.as_bytes(), "test.yml", clock.now()).unwrap();
-    Shared::new(
-        db,
-        clock,
-        Deps::in_memory(),
-    )
-    .unwrap()
+    Shared::new(db, clock, Deps::in_memory()).unwrap()
 }
 
 /// A request with an empty body.

@@ -169,11 +169,11 @@ fn to_value<T: Serialize>(entity: &T) -> Value {
 
 /// Strips fields a PATCH/PUT body must not overwrite from the stored form (`url` replaces parts).
 fn patch_base(mut stored: Value, patch: &Value) -> Value {
-    if patch.get("url").is_some() {
-        if let Some(obj) = stored.as_object_mut() {
-            for k in ["protocol", "host", "port", "path"] {
-                obj.remove(k);
-            }
+    if patch.get("url").is_some()
+        && let Some(obj) = stored.as_object_mut()
+    {
+        for k in ["protocol", "host", "port", "path"] {
+            obj.remove(k);
         }
     }
     stored
@@ -211,14 +211,13 @@ impl Db {
             replacing.map(|s| s.created_at),
         )?;
         svc.updated_at = now;
-        if let Some(name) = &svc.name {
-            if self
+        if let Some(name) = &svc.name
+            && self
                 .services
                 .values()
                 .any(|s| s.id != svc.id && s.name.as_ref() == Some(name))
-            {
-                return Err(unique("name", name));
-            }
+        {
+            return Err(unique("name", name));
         }
         if replacing.is_none() && self.services.contains_key(&svc.id) {
             return Err(unique("id", &svc.id));
@@ -324,14 +323,13 @@ impl Db {
                 None => return Err(fk_missing("service", fk, "services")),
             }
         }
-        if let Some(name) = &route.name {
-            if self
+        if let Some(name) = &route.name
+            && self
                 .routes
                 .values()
                 .any(|r| r.id != route.id && r.name.as_ref() == Some(name))
-            {
-                return Err(unique("name", name));
-            }
+        {
+            return Err(unique("name", name));
         }
         if replacing.is_none() && self.routes.contains_key(&route.id) {
             return Err(unique("id", &route.id));
@@ -545,14 +543,13 @@ impl Db {
                 None => return Err(fk_missing("consumer", fk, "consumers")),
             }
         }
-        if let Some(key) = &cred.key {
-            if self
+        if let Some(key) = &cred.key
+            && self
                 .keyauth_credentials
                 .values()
                 .any(|k| k.id != cred.id && k.key.as_ref() == Some(key))
-            {
-                return Err(unique("key", key));
-            }
+        {
+            return Err(unique("key", key));
         }
         if replacing.is_none() && self.keyauth_credentials.contains_key(&cred.id) {
             return Err(unique("id", &cred.id));
@@ -719,14 +716,13 @@ impl Db {
                 }),
             });
         }
-        if let Some(name) = &plugin.instance_name {
-            if self
+        if let Some(name) = &plugin.instance_name
+            && self
                 .plugins
                 .values()
                 .any(|p| p.id != plugin.id && p.instance_name.as_ref() == Some(name))
-            {
-                return Err(unique("instance_name", name));
-            }
+        {
+            return Err(unique("instance_name", name));
         }
         if replacing.is_none() && self.plugins.contains_key(&plugin.id) {
             return Err(unique("id", &plugin.id));

@@ -127,10 +127,10 @@ impl Service {
             None | Some("") => errors.push("host", crate::schema::REQUIRED_FIELD_MISSING),
             Some(_) => {}
         }
-        if let Some(path) = &svc.path {
-            if !path.starts_with('/') {
-                errors.push("path", "should start with: /");
-            }
+        if let Some(path) = &svc.path
+            && !path.starts_with('/')
+        {
+            errors.push("path", "should start with: /");
         }
         for (field, v) in [
             ("connect_timeout", svc.connect_timeout),

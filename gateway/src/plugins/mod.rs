@@ -33,7 +33,9 @@ impl Deps {
     /// One gateway node's dependencies: in-memory session storage and a fresh OpenID Connect registry.
     pub fn in_memory() -> Self {
         Self {
-            session_storage: Arc::new(crate::session::storage::Storage::Memory(crate::session::MemoryStore::new())),
+            session_storage: Arc::new(crate::session::storage::Storage::Memory(
+                crate::session::MemoryStore::new(),
+            )),
             openid_connect: Arc::new(openid_connect::Registry::new()),
         }
     }

@@ -78,15 +78,15 @@ pub async fn handle(
             continue;
         };
         let instance = Arc::clone(instance);
-        if exit.is_none() {
-            if let Flow::Respond(e) = instance.access(&mut ctx).await {
-                tracing::debug!(
-                    plugin = link.name,
-                    status = e.status.as_u16(),
-                    "plugin ended the request"
-                );
-                exit = Some(e);
-            }
+        if exit.is_none()
+            && let Flow::Respond(e) = instance.access(&mut ctx).await
+        {
+            tracing::debug!(
+                plugin = link.name,
+                status = e.status.as_u16(),
+                "plugin ended the request"
+            );
+            exit = Some(e);
         }
         collected.push(instance);
     }
@@ -118,10 +118,10 @@ pub async fn handle(
     for instance in &collected {
         instance.header_filter(&mut ctx, &mut head).await;
     }
-    if let Some(id) = ctx.request_id_if_any() {
-        if let Ok(v) = HeaderValue::from_str(id) {
-            head.headers.insert(headers::REQUEST_ID, v);
-        }
+    if let Some(id) = ctx.request_id_if_any()
+        && let Ok(v) = HeaderValue::from_str(id)
+    {
+        head.headers.insert(headers::REQUEST_ID, v);
     }
     tracing::debug!(status = head.status.as_u16(), route = %compiled.id, "request done");
     Response::from_parts(head, body)

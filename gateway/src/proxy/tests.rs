@@ -13,17 +13,28 @@ async fn no_route_is_kongs_404() {
     let gw = shared("_format_version: \"3.0\"\n");
     let resp = send(&gw, request("GET", "/x", &[])).await;
     assert_eq!(resp.status(), 404);
-    assert_eq!(json_body(&resp)["message"], "no Route matched with those values");
+    assert_eq!(
+        json_body(&resp)["message"],
+        "no Route matched with those values"
+    );
 }
 
 #[tokio::test]
 async fn path_query_and_headers_are_forwarded_with_kongs_rules() {
     let up = echo_upstream().await;
-    let gw = shared(&doc(&format!("http://{up}/base"), "{ paths: [/api], strip_path: true }"));
+    let gw = shared(&doc(
+        &format!("http://{up}/base"),
+        "{ paths: [/api], strip_path: true }",
+    ));
     let req = request(
         "POST",
         "/api/items?a=1&b=two",
-        &[("host", "gw.test:8000"), ("x-custom", "yes"), ("connection", "keep-alive, x-drop"), ("x-drop", "1")],
+        &[
+            ("host", "gw.test:8000"),
+            ("x-custom", "yes"),
+            ("connection", "keep-alive, x-drop"),
+            ("x-drop", "1"),
+        ],
     );
     let resp = send(&gw, req).await;
     assert_eq!(resp.status(), 200);
@@ -33,8 +44,15 @@ async fn path_query_and_headers_are_forwarded_with_kongs_rules() {
     assert_eq!(seen["query"], "a=1&b=two");
     let h = &seen["headers"];
     assert_eq!(h["x-custom"], "yes");
-    assert!(h.get("x-drop").is_none(), "headers named in Connection are hop-by-hop");
-    assert_eq!(h["host"], json!(up.to_string()), "Host is the upstream's unless preserve_host");
+    assert!(
+        h.get("x-drop").is_none(),
+        "headers named in Connection are hop-by-hop"
+    );
+    assert_eq!(
+        h["host"],
+        json!(up.to_string()),
+        "Host is the upstream's unless preserve_host"
+    );
     assert_eq!(h["x-forwarded-for"], "127.0.0.1");
     assert_eq!(h["x-forwarded-host"], "gw.test");
     assert_eq!(h["x-forwarded-port"], "8000");
@@ -46,7 +64,10 @@ async fn path_query_and_headers_are_forwarded_with_kongs_rules() {
 #[tokio::test]
 async fn preserve_host_and_no_strip() {
     let up = echo_upstream().await;
-    let gw = shared(&doc(&format!("http://{up}"), "{ paths: [/api], strip_path: false, preserve_host: true }"));
+    let gw = shared(&doc(
+        &format!("http://{up}"),
+        "{ paths: [/api], strip_path: false, preserve_host: true }",
+    ));
     let seen = json_body(&send(&gw, request("GET", "/api/x", &[("host", "gw.test")])).await);
     assert_eq!(seen["path"], "/api/x");
     assert_eq!(seen["headers"]["host"], "gw.test");
@@ -55,11 +76,18 @@ async fn preserve_host_and_no_strip() {
 #[tokio::test]
 async fn unreachable_upstream_is_a_502_with_a_json_message() {
     // Bind then drop a listener so the port is (very likely) closed.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let gw = shared(&doc(&format!("http://127.0.0.1:{port}"), "{ paths: [/] }"));
     let resp = send(&gw, request("GET", "/", &[])).await;
     assert_eq!(resp.status(), 502);
-    assert_eq!(json_body(&resp)["message"], "An invalid response was received from the upstream server");
+    assert_eq!(
+        json_body(&resp)["message"],
+        "An invalid response was received from the upstream server"
+    );
 }
 
 #[tokio::test]
@@ -75,6 +103,9 @@ async fn a_silent_upstream_times_out_with_a_504() {
     let gw = shared(&doc(&format!("http://{addr}"), "{ paths: [/] }"));
     let resp = send(&gw, request("GET", "/", &[])).await;
     assert_eq!(resp.status(), 504);
-    assert_eq!(json_body(&resp)["message"], "The upstream server is timing out");
+    assert_eq!(
+        json_body(&resp)["message"],
+        "The upstream server is timing out"
+    );
     held.abort();
 }

@@ -189,10 +189,10 @@ fn kong_message(path: &str, serde_msg: &str) -> (String, String) {
         };
         return (path, kong.to_owned());
     }
-    if serde_msg.starts_with("invalid value") {
-        if let Some((_, expected)) = serde_msg.split_once("expected ") {
-            return (path, format!("expected {expected}"));
-        }
+    if serde_msg.starts_with("invalid value")
+        && let Some((_, expected)) = serde_msg.split_once("expected ")
+    {
+        return (path, format!("expected {expected}"));
     }
     (path, serde_msg.to_owned())
 }

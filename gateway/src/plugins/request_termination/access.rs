@@ -22,10 +22,11 @@ fn default_message(status: u16) -> Option<&'static str> {
 
 /// Ends the request unless a `trigger` is configured and absent.
 pub fn execute(conf: &Config, ctx: &mut Ctx) -> Flow {
-    if let Some(trigger) = &conf.trigger {
-        if ctx.header(trigger).is_none() && ctx.query_arg(trigger).is_none() {
-            return Flow::Continue;
-        }
+    if let Some(trigger) = &conf.trigger
+        && ctx.header(trigger).is_none()
+        && ctx.query_arg(trigger).is_none()
+    {
+        return Flow::Continue;
     }
     let Ok(status) = u16::try_from(conf.status_code).map(StatusCode::from_u16) else {
         return Flow::Continue;

@@ -41,10 +41,10 @@ impl Schema for Config {
         if !(100..=599).contains(&self.status_code) {
             errors.push("status_code", STATUS_RANGE);
         }
-        if let Some(trigger) = &self.trigger {
-            if let Err(msg) = crate::schema::check_header_name(trigger) {
-                errors.push("trigger", msg);
-            }
+        if let Some(trigger) = &self.trigger
+            && let Err(msg) = crate::schema::check_header_name(trigger)
+        {
+            errors.push("trigger", msg);
         }
         if self.message.is_some() && (self.content_type.is_some() || self.body.is_some()) {
             errors.push("@entity", MESSAGE_WITH_BODY);

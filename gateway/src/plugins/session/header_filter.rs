@@ -22,11 +22,11 @@ pub async fn execute(plugin: &SessionPlugin, ctx: &mut Ctx, response: &mut http:
         session,
         authenticated: Some((c, k)),
     }) = &state
+        && *c == consumer.id
+        && *k == credential.id
     {
-        if *c == consumer.id && *k == credential.id {
-            append_cookies(&mut response.headers, session);
-            return;
-        }
+        append_cookies(&mut response.headers, session);
+        return;
     }
     let mut session = match state {
         Some(state) => state.session,
