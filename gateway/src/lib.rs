@@ -26,8 +26,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, LazyLock};
 
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
+use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -208,7 +207,9 @@ impl Drop for RunningGateway {
 
 /// Accepts proxy connections until told to stop, then drains them gracefully.
 async fn serve_proxy(listener: TcpListener, shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
-    let builder = auto::Builder::new(TokioExecutor::new());
+    // HTTP/1.1, as Kong's plain-text proxy listener speaks (HTTP/2 there needs TLS).
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder.keep_alive(true);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     loop {
         let (stream, client_addr) = tokio::select! {
@@ -230,8 +231,8 @@ async fn serve_proxy(listener: TcpListener, shared: Arc<Shared>, mut stop: watch
                 Ok::<_, std::convert::Infallible>(proxy::handle(shared, req, client_addr).await)
             }
         });
-        let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-        let conn = graceful.watch(conn.into_owned());
+        let conn = builder.serve_connection(TokioIo::new(stream), service);
+        let conn = graceful.watch(conn);
         tokio::spawn(async move {
             if let Err(err) = conn.await {
                 tracing::debug!(%err, "connection ended with an error");
