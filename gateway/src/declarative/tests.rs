@@ -105,3 +105,20 @@ fn export_round_trips() {
     assert_eq!(again.plugins.len(), 3);
     assert_eq!(again.consumers, db.consumers);
 }
+
+#[test]
+fn every_shipped_declarative_fixture_loads() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut loaded = 0;
+    for dir in ["fixtures/config", "fixtures/kong/deck"] {
+        let Ok(entries) = std::fs::read_dir(root.join(dir)) else { continue };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.extension().is_some_and(|e| e == "yaml" || e == "yml") {
+                load_file(&path, 1).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                loaded += 1;
+            }
+        }
+    }
+    assert!(loaded >= 2, "expected the shipped fixtures, found {loaded}");
+}
