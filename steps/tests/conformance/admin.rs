@@ -1,7 +1,8 @@
 //! A small client for Kong's Admin API, which the steps use to provision the gateway under test (the reference
 //! gateway or a real Kong): services, routes, consumers, key-auth credentials and plugins.
 //!
-//! JSON bodies only (the Admin API uses JSON bodies as they are, with no type inference). Every call names the
+//! JSON bodies (the Admin API uses them as they are, with no type inference), and form bodies where a scenario
+//! checks how the Admin API reads them (`http -f`: repeated keys build arrays). Every call names the
 //! status Kong answers on success (`kong/api/endpoints.lua`: POST 201, GET/PATCH 200, DELETE 204); any other
 //! status is an error carrying the response body, so a failing step shows Kong's own error message.
 
@@ -80,6 +81,14 @@ impl std::error::Error for AdminError {
     }
 }
 
+/// The body of an Admin API call.
+enum Body<'a> {
+    None,
+    Json(&'a Value),
+    /// Already `application/x-www-form-urlencoded`.
+    Form(&'a str),
+}
+
 impl Admin {
     /// A client for the Admin API at `base`.
     pub fn new(base: &Url) -> Result<Self, reqwest::Error> {
@@ -155,7 +164,19 @@ impl Admin {
         self.send(
             Method::PATCH,
             &format!("/plugins/{id}"),
-            Some(patch),
+            Body::Json(patch),
+            StatusCode::OK,
+        )
+        .await
+    }
+
+    /// `PATCH /plugins/{id}` with the `application/x-www-form-urlencoded` body `form`
+    /// (`config.auth_methods=session&config.auth_methods=password`, what `http -f patch` sends).
+    pub async fn update_plugin_form(&self, id: &str, form: &str) -> Result<Value, AdminError> {
+        self.send(
+            Method::PATCH,
+            &format!("/plugins/{id}"),
+            Body::Form(form),
             StatusCode::OK,
         )
         .await
@@ -164,7 +185,7 @@ impl Admin {
     /// `POST {path}`, expecting `201 Created`; returns the created entity's `id`.
     pub async fn create(&self, path: &str, body: &Value) -> Result<String, AdminError> {
         let json = self
-            .send(Method::POST, path, Some(body), StatusCode::CREATED)
+            .send(Method::POST, path, Body::Json(body), StatusCode::CREATED)
             .await?;
         match json["id"].as_str() {
             Some(id) => Ok(id.to_owned()),
@@ -178,7 +199,7 @@ impl Admin {
 
     /// `DELETE {path}`, expecting `204 No Content`.
     pub async fn delete(&self, path: &str) -> Result<(), AdminError> {
-        self.send(Method::DELETE, path, None, StatusCode::NO_CONTENT)
+        self.send(Method::DELETE, path, Body::None, StatusCode::NO_CONTENT)
             .await
             .map(drop)
     }
@@ -188,13 +209,22 @@ impl Admin {
         &self,
         method: Method,
         path: &str,
-        body: Option<&Value>,
+        body: Body<'_>,
         expected: StatusCode,
     ) -> Result<Value, AdminError> {
         let url = format!("{}{path}", self.base);
         let mut request = self.http.request(method.clone(), &url);
-        if let Some(body) = body {
-            request = request.json(body);
+        match body {
+            Body::None => {}
+            Body::Json(body) => request = request.json(body),
+            Body::Form(form) => {
+                request = request
+                    .header(
+                        reqwest::header::CONTENT_TYPE,
+                        "application/x-www-form-urlencoded",
+                    )
+                    .body(form.to_owned());
+            }
         }
         let transport = |source| AdminError::Transport {
             method: method.clone(),

@@ -7,12 +7,22 @@
 //! a scenario failed or a feature did not parse.
 //!
 //! Options go after `--`: cucumber's (`--name <regex>`, `--tags <expr>`, `--concurrency <n>`, `--fail-fast`,
-//! `-vv` to print the World of a failed step...) and this harness's (`--junit-report <path>`). libtest's options
+//! `-vv` to print the World of a failed step...) and this harness's (`--junit-report <path>`, and the identity
+//! provider of the `@openid-connect` scenarios, below). libtest's options
 //! that `cargo test` users pass out of habit (`--nocapture`, `--test-threads=N`...) are ignored, and a bare filter
 //! (`cargo test --test conformance logout`) selects the scenarios whose name contains it (see [`libtest`]).
+//!
+//! The identity provider ([`identity`]): `--idp embedded` (the default, in-process), `--idp keycloak` (a real
+//! Keycloak in Docker, started by testcontainers with the same realm file; without a Docker engine the run stops
+//! before any scenario with one line saying so and a non-zero exit), or any OpenID provider with `--idp-issuer
+//! <url> --idp-client-id <id> --idp-client-secret <secret> --idp-username <user> --idp-password <password>`. Each
+//! option has an environment variable (`CONFORMANCE_IDP`, `CONFORMANCE_IDP_ISSUER`, ...). Against a provider
+//! given by URL, scenarios tagged `@short-token-lifespan` cannot work (its token lifespans are its own): they are
+//! filtered out, and a line says how many and why; they are never counted as passed.
 
 mod admin;
 mod flows;
+mod identity;
 mod libtest;
 mod report;
 mod world;
@@ -20,8 +30,10 @@ mod world;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
-use clap::{CommandFactory as _, Parser as _};
+use clap::{CommandFactory as _, Parser as _, ValueEnum as _};
 use cucumber::gherkin;
 use cucumber::tag::Ext as _;
 use cucumber::writer::{Coloring, Verbosity};
@@ -29,6 +41,7 @@ use cucumber::{StatsWriter as _, World as _, WriterExt as _, cli, parser, runner
 use futures::FutureExt as _;
 use tracing_subscriber::EnvFilter;
 
+use identity::{ExternalIdp, IdpChoice, SHORT_TOKEN_LIFESPAN_TAG, Secret};
 use libtest::Invocation;
 use report::{JUnitCli, JUnitReport};
 use world::GatewayWorld;
@@ -40,6 +53,104 @@ struct Custom {
     /// Where to write the JUnit XML report.
     #[arg(long, value_name = "path", default_value_os_t = default_junit_report())]
     junit_report: PathBuf,
+
+    /// The identity provider of the OpenID Connect scenarios: in-process (default) or a real Keycloak in
+    /// Docker, both with fixtures/idp/realm-kong.json.
+    #[arg(
+        long,
+        env = "CONFORMANCE_IDP",
+        value_enum,
+        ignore_case = true,
+        value_name = "kind"
+    )]
+    idp: Option<IdpKind>,
+
+    /// Run the OpenID Connect scenarios against the OpenID provider with this issuer instead (needs the four
+    /// options below; --idp-client-secret may be left out for a public client).
+    #[arg(long, env = "CONFORMANCE_IDP_ISSUER", value_name = "url")]
+    idp_issuer: Option<url::Url>,
+
+    /// The client the gateway authenticates as at --idp-issuer.
+    #[arg(long, env = "CONFORMANCE_IDP_CLIENT_ID", value_name = "id")]
+    idp_client_id: Option<String>,
+
+    /// That client's secret.
+    #[arg(
+        long,
+        env = "CONFORMANCE_IDP_CLIENT_SECRET",
+        value_name = "secret",
+        hide_env_values = true
+    )]
+    idp_client_secret: Option<Secret>,
+
+    /// The user the scenarios log in as ("the documented user") at --idp-issuer.
+    #[arg(long, env = "CONFORMANCE_IDP_USERNAME", value_name = "user")]
+    idp_username: Option<String>,
+
+    /// That user's password.
+    #[arg(
+        long,
+        env = "CONFORMANCE_IDP_PASSWORD",
+        value_name = "password",
+        hide_env_values = true
+    )]
+    idp_password: Option<Secret>,
+}
+
+/// `--idp`: which provider the harness starts itself.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum IdpKind {
+    /// The in-process, Keycloak-compatible provider.
+    Embedded,
+    /// quay.io/keycloak/keycloak via testcontainers (needs a Docker engine).
+    Keycloak,
+}
+
+impl Custom {
+    /// The identity provider these options ask for, or why they do not make sense together.
+    fn idp_choice(&self) -> Result<IdpChoice, String> {
+        let Some(issuer) = self.idp_issuer.clone() else {
+            let stray = [
+                ("--idp-client-id", self.idp_client_id.is_some()),
+                ("--idp-client-secret", self.idp_client_secret.is_some()),
+                ("--idp-username", self.idp_username.is_some()),
+                ("--idp-password", self.idp_password.is_some()),
+            ];
+            if let Some((option, _)) = stray.iter().find(|(_, given)| *given) {
+                return Err(format!(
+                    "{option} is for a provider given by --idp-issuer (CONFORMANCE_IDP_ISSUER), and none is"
+                ));
+            }
+            return Ok(match self.idp.unwrap_or(IdpKind::Embedded) {
+                IdpKind::Embedded => IdpChoice::Embedded,
+                IdpKind::Keycloak => IdpChoice::Keycloak,
+            });
+        };
+        if let Some(kind) = self.idp {
+            let kind = kind.to_possible_value().map(|v| v.get_name().to_owned());
+            return Err(format!(
+                "--idp {} and --idp-issuer {issuer} both name the identity provider; give one",
+                kind.unwrap_or_default()
+            ));
+        }
+        let missing = |option: &str| format!("--idp-issuer {issuer} needs {option} too");
+        Ok(IdpChoice::External(ExternalIdp {
+            client_id: self
+                .idp_client_id
+                .clone()
+                .ok_or_else(|| missing("--idp-client-id"))?,
+            client_secret: self.idp_client_secret.clone(),
+            username: self
+                .idp_username
+                .clone()
+                .ok_or_else(|| missing("--idp-username"))?,
+            password: self
+                .idp_password
+                .clone()
+                .ok_or_else(|| missing("--idp-password"))?,
+            issuer,
+        }))
+    }
 }
 
 /// Every option the runner accepts.
@@ -70,22 +181,53 @@ async fn main() -> ExitCode {
         Ok(opts) => opts,
         Err(error) => error.exit(),
     };
+    let idp = match opts.custom.idp_choice() {
+        Ok(idp) => idp,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    if matches!(idp, IdpChoice::Keycloak) {
+        // Fail here, before any scenario, rather than in every OpenID Connect scenario: one line, non-zero exit.
+        if let Err(error) = steps::keycloak::probe_docker_engine().await {
+            eprintln!("{error}");
+            return ExitCode::FAILURE;
+        }
+    }
+    let not_applicable = Arc::new(AtomicUsize::new(0));
+    let skip_short_lifespans = !idp.can_shorten_lifespans();
+    let idp_description = idp.describe();
+    identity::choose(idp);
     // Which scenarios run: those matching `--name`, `--tags` and libtest's positional filters, when given.
     // cucumber itself applies `--name` or `--tags` and then ignores a filter given in code, so the selection is
     // made here, where all three combine.
+    // Scenarios the identity provider cannot serve are then set apart and counted.
     let (name, tags) = (opts.re_filter.take(), opts.tags_filter.take());
+    let counted = Arc::clone(&not_applicable);
     let selected = move |feature: &gherkin::Feature,
                          rule: Option<&gherkin::Rule>,
                          scenario: &gherkin::Scenario| {
-        let scenario_tags = feature
-            .tags
-            .iter()
-            .chain(rule.iter().flat_map(|r| &r.tags))
-            .chain(&scenario.tags);
-        name.as_ref()
+        let scenario_tags = || {
+            feature
+                .tags
+                .iter()
+                .chain(rule.iter().flat_map(|r| &r.tags))
+                .chain(&scenario.tags)
+        };
+        let wanted = name
+            .as_ref()
             .is_none_or(|name| name.is_match(&scenario.name))
-            && tags.as_ref().is_none_or(|expr| expr.eval(scenario_tags))
-            && (filters.is_empty() || filters.iter().any(|f| scenario.name.contains(f.as_str())))
+            && tags.as_ref().is_none_or(|expr| expr.eval(scenario_tags()))
+            && (filters.is_empty() || filters.iter().any(|f| scenario.name.contains(f.as_str())));
+        if wanted
+            && skip_short_lifespans
+            && scenario_tags().any(|tag| tag == SHORT_TOKEN_LIFESPAN_TAG)
+        {
+            counted.fetch_add(1, Ordering::Relaxed);
+            return false;
+        }
+        wanted
     };
     let junit = match create_report(&opts.custom.junit_report) {
         Ok(file) => file,
@@ -120,6 +262,14 @@ async fn main() -> ExitCode {
         .filter_run(features, selected)
         .await;
 
+    let not_applicable = not_applicable.load(Ordering::Relaxed);
+    if not_applicable > 0 {
+        println!(
+            "{not_applicable} scenario(s) tagged @{SHORT_TOKEN_LIFESPAN_TAG} not run (not applicable): they need \
+             access tokens that expire within seconds, and the token lifespans of {idp_description} are set by \
+             that provider, not by this harness"
+        );
+    }
     let scenarios = outcome.inner_writer().scenarios_stats();
     // A feature file that does not parse has no scenarios to count: count it as a failure so the line agrees with
     // the exit code.
@@ -127,6 +277,9 @@ async fn main() -> ExitCode {
     let mut line = format!("{} passed, {failed} failed", scenarios.passed);
     if scenarios.skipped > 0 {
         line.push_str(&format!(", {} skipped", scenarios.skipped));
+    }
+    if not_applicable > 0 {
+        line.push_str(&format!(", {not_applicable} not applicable"));
     }
     println!("{line}");
     if outcome.execution_has_failed() || failed > 0 {

@@ -10,6 +10,10 @@
 //!   (cookies from responses go back on later requests, expired ones are dropped), plus a client without a jar
 //!   for requests that carry a hand-made `Cookie` header. Redirects are not followed and no proxy is used.
 //! * **Last response**: status, headers (every raw `Set-Cookie` kept in order) and body.
+//! * **OpenID Connect**: the identity provider of the scenario (a suite-level backend too, started only when an
+//!   `@openid-connect` scenario first needs it, see [`crate::identity`]), the access token the upstream received
+//!   when the scenario logged in, a token the scenario obtained from the provider itself, and the Admin API's
+//!   answer to a plugin update a step made.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -26,6 +30,7 @@ use tokio::sync::OnceCell;
 use url::Url;
 
 use crate::admin::Admin;
+use crate::identity::{self, Lifespan, Provider};
 
 /// What a failing World operation returns; cucumber prints it as the step's failure.
 pub type Error = Box<dyn std::error::Error + Send + Sync>;
@@ -41,6 +46,9 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How long to wait for a freshly started gateway to answer.
 const READY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long after its lifespan an access token may still be reported active before a step gives up.
+const EXPIRY_MARGIN: Duration = Duration::from_secs(10);
 
 /// The gateway under test, as the harness reaches it.
 #[derive(Clone, Debug)]
@@ -212,6 +220,30 @@ impl Reply {
             other => Err(format!("not an echo of the upstream: {other}").into()),
         }
     }
+
+    /// The token of the one `Authorization: Bearer <token>` header the echo upstream reports it received.
+    pub fn upstream_bearer_token(&self) -> Result<String, Error> {
+        let headers = self.upstream_headers()?;
+        let authorization = match headers.get("authorization") {
+            Some(Value::String(value)) => value,
+            Some(other) => {
+                return Err(format!(
+                    "the upstream received several Authorization headers: {other}"
+                )
+                .into());
+            }
+            None => return Err("the upstream received no Authorization header".into()),
+        };
+        match authorization.split_once(' ') {
+            Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.is_empty() => {
+                Ok(token.to_owned())
+            }
+            _ => Err(format!(
+                "the upstream received Authorization: {authorization:?}, not a Bearer token"
+            )
+            .into()),
+        }
+    }
 }
 
 /// The state of one scenario.
@@ -236,6 +268,16 @@ pub struct GatewayWorld {
     last: Option<Reply>,
     /// The value of the last non-empty session cookie the gateway issued.
     session_cookie: Option<String>,
+    /// The identity provider the scenario's openid-connect plugin uses.
+    provider: Option<&'static Provider>,
+    /// The route path (as the feature writes it) of the OpenID Connect set-up.
+    oidc_route: Option<String>,
+    /// The access token the upstream received when the scenario logged in.
+    login_token: Option<String>,
+    /// An access token the scenario obtained from the identity provider itself.
+    access_token: Option<String>,
+    /// The Admin API's answer to the last plugin update a step made.
+    admin_answer: Option<Value>,
 }
 
 /// Why a scenario could not get its World (the run's backends did not start).
@@ -270,6 +312,11 @@ impl GatewayWorld {
             created: Vec::new(),
             last: None,
             session_cookie: None,
+            provider: None,
+            oidc_route: None,
+            login_token: None,
+            access_token: None,
+            admin_answer: None,
         })
     }
 
@@ -316,7 +363,18 @@ impl GatewayWorld {
         route: &str,
         path: &str,
     ) -> Result<(), Error> {
-        let url = format!("{}{path}", self.suite.upstream.uri());
+        self.create_service_at(name, route, path, path).await
+    }
+
+    /// A service proxying to the echo upstream at `upstream_path`, with one route matching `path`.
+    pub async fn create_service_at(
+        &mut self,
+        name: &str,
+        route: &str,
+        path: &str,
+        upstream_path: &str,
+    ) -> Result<(), Error> {
+        let url = format!("{}{upstream_path}", self.suite.upstream.uri());
         let service = self.admin().create_service(&self.ns(name), &url).await?;
         self.created.push(format!("/services/{service}"));
         let namespaced = self.ns_route(path);
@@ -416,6 +474,47 @@ impl GatewayWorld {
             .await
     }
 
+    /// Kong's openid-connect how-to (reference §5, devdocs `configure-oidc-with-session-auth.md`): service
+    /// `openid-connect` proxying to the echo upstream's `/anything`, route `/`, and the openid-connect plugin with
+    /// the provider's issuer and client, `client_auth: [client_secret_post]` and `auth_methods: [session,
+    /// password]`; `overrides` replaces fields of that config. The provider has the token `lifespan` asked for.
+    pub async fn openid_connect_setup(
+        &mut self,
+        lifespan: Lifespan,
+        overrides: Value,
+    ) -> Result<(), Error> {
+        let provider = Provider::get(lifespan).await?;
+        self.provider = Some(provider);
+        self.create_service_at("openid-connect", "openid-connect", "/", "/anything")
+            .await?;
+        self.oidc_route = Some("/".to_owned());
+        let mut config = json!({
+            "issuer": provider.issuer,
+            "client_id": [provider.client_id],
+            "client_auth": [provider.client_auth()],
+            "auth_methods": ["session", "password"],
+        });
+        if let Some(secret) = provider.client_secret() {
+            config["client_secret"] = json!([secret]);
+        }
+        if let (Value::Object(config), Value::Object(overrides)) = (&mut config, overrides) {
+            config.extend(overrides);
+        }
+        self.enable_plugin("openid-connect", None, config).await
+    }
+
+    /// `PATCH /plugins/{id}` of the plugin `name` with the form body `form`, as `http -f patch` sends it; the
+    /// answer is kept for [`GatewayWorld::admin_answer`].
+    pub async fn patch_plugin_form(&mut self, name: &str, form: &str) -> Result<(), Error> {
+        let id = self
+            .plugins
+            .get(name)
+            .ok_or_else(|| format!("the scenario has no {name} plugin"))?;
+        let answer = self.admin().update_plugin_form(id, form).await?;
+        self.admin_answer = Some(answer);
+        Ok(())
+    }
+
     /// Deletes what the scenario created, newest first. Failures are only logged: the scenario's verdict is in.
     pub async fn clean_up(&mut self) {
         let admin = self.admin();
@@ -440,6 +539,95 @@ impl GatewayWorld {
         self.consumers
             .get(username)
             .ok_or_else(|| format!("the scenario has no consumer {username:?}").into())
+    }
+
+    /// The identity provider of the scenario's OpenID Connect set-up.
+    pub fn provider(&self) -> Result<&'static Provider, Error> {
+        self.provider
+            .ok_or_else(|| "the scenario has no OpenID Connect set-up yet".into())
+    }
+
+    /// The route path of the scenario's OpenID Connect set-up, as the feature wrote it.
+    pub fn oidc_route(&self) -> Result<&str, Error> {
+        self.oidc_route
+            .as_deref()
+            .ok_or_else(|| "the scenario has no OpenID Connect set-up yet".into())
+    }
+
+    /// The access token the upstream received when the scenario logged in.
+    pub fn login_token(&self) -> Result<&str, Error> {
+        self.login_token
+            .as_deref()
+            .ok_or_else(|| "the scenario has not logged in as the documented user".into())
+    }
+
+    /// The access token the scenario obtained from the identity provider itself.
+    pub fn access_token(&self) -> Result<&str, Error> {
+        self.access_token
+            .as_deref()
+            .ok_or_else(|| "the scenario has no access token from the identity provider".into())
+    }
+
+    /// Gets an access token for the documented user from the identity provider's token endpoint.
+    pub async fn fetch_access_token(&mut self) -> Result<(), Error> {
+        let token = self.provider()?.password_grant().await?;
+        self.access_token = Some(token);
+        Ok(())
+    }
+
+    /// The Admin API's answer to the last plugin update a step made.
+    pub fn admin_answer(&self) -> Result<&Value, Error> {
+        self.admin_answer
+            .as_ref()
+            .ok_or_else(|| "no step has updated a plugin yet".into())
+    }
+
+    /// `request` with the documented user's `Authorization: Basic` credentials (`-u john:doe`), or with
+    /// `password` instead of theirs.
+    pub fn as_documented_user(
+        &self,
+        request: Outgoing,
+        password: Option<&str>,
+    ) -> Result<Outgoing, Error> {
+        let provider = self.provider()?;
+        let credentials = provider.basic_credentials(password.unwrap_or(provider.password()));
+        Ok(request.header("Authorization", &credentials))
+    }
+
+    /// `GET` the OpenID Connect route as the documented user; fails unless the gateway answers 200 with a session
+    /// cookie. Keeps the access token the upstream received.
+    pub async fn log_in_as_documented_user(&mut self) -> Result<(), Error> {
+        let path = self.oidc_route()?.to_owned();
+        let request = self.as_documented_user(Outgoing::new(Method::GET, &path), None)?;
+        let reply = self.send(request).await?;
+        if reply.status != StatusCode::OK || reply.set_cookie(SESSION_COOKIE).is_none() {
+            return Err(format!(
+                "logging in as the documented user gave {} with Set-Cookie {:?}: {}",
+                reply.status,
+                reply.set_cookies,
+                String::from_utf8_lossy(&reply.body)
+            )
+            .into());
+        }
+        let token = reply.upstream_bearer_token()?;
+        self.login_token = Some(token);
+        Ok(())
+    }
+
+    /// Waits, polling the identity provider with a deadline, until it reports the access token of the login
+    /// expired.
+    pub async fn wait_until_login_token_expired(&self) -> Result<(), Error> {
+        let token = self.login_token()?;
+        let claims = identity::jwt_claims(token)?;
+        let lifespan = match (claims.get("exp"), claims.get("iat")) {
+            (Some(exp), Some(iat)) => exp
+                .as_u64()
+                .unwrap_or(0)
+                .saturating_sub(iat.as_u64().unwrap_or(0)),
+            _ => identity::SHORT_ACCESS_TOKEN_LIFESPAN.as_secs(),
+        };
+        let timeout = Duration::from_secs(lifespan) + EXPIRY_MARGIN;
+        self.provider()?.wait_until_inactive(token, timeout).await
     }
 
     /// `request` carrying the key-auth key the feature calls `key` (namespaced: keys are unique across the
@@ -570,6 +758,7 @@ impl fmt::Debug for GatewayWorld {
             .field("plugins", &self.plugins.keys().collect::<Vec<_>>())
             .field("jar", &jar)
             .field("session_cookie", &self.session_cookie)
+            .field("provider", &self.provider.map(|p| &p.issuer))
             .field("last", &last)
             .finish_non_exhaustive()
     }

@@ -74,6 +74,26 @@ fn response_header_is(world: &mut GatewayWorld, name: String, value: String) -> 
     Ok(())
 }
 
+#[then(expr = "the response header {string} starts with {string}")]
+fn response_header_starts_with(
+    world: &mut GatewayWorld,
+    name: String,
+    prefix: String,
+) -> Result<(), Error> {
+    let values: Vec<_> = world
+        .last()?
+        .headers
+        .get_all(name.as_str())
+        .iter()
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .collect();
+    assert!(
+        matches!(values.as_slice(), [value] if value.starts_with(&prefix)),
+        "expected one {name} header starting with {prefix:?}, got {values:?}"
+    );
+    Ok(())
+}
+
 #[then(expr = "the upstream did not receive the header {string}")]
 fn upstream_did_not_receive(world: &mut GatewayWorld, name: String) -> Result<(), Error> {
     let headers = world.last()?.upstream_headers()?;
