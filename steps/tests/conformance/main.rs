@@ -2,9 +2,9 @@
 //! default the reference gateway, started in-process on free ports, with an in-process echo upstream).
 //!
 //! Output: cucumber's console report, a JUnit XML report (`target/conformance/junit.xml` unless
-//! `--junit-report` says otherwise), and one last plain line `N passed, N failed` (`, N skipped` when some were)
-//! counting scenarios, since a `harness = false` target prints no libtest summary. The exit code is non-zero when
-//! a scenario failed or a feature did not parse.
+//! `--junit-report` says otherwise), and one last plain line `N passed, N failed` (then `, N skipped` and
+//! `, N not applicable` when some were) counting scenarios, since a `harness = false` target prints no libtest
+//! summary. The exit code is non-zero when a scenario failed or a feature did not parse.
 //!
 //! Options go after `--`: cucumber's (`--name <regex>`, `--tags <expr>`, `--concurrency <n>`, `--fail-fast`,
 //! `-vv` to print the World of a failed step...) and this harness's (`--junit-report <path>`, and the identity
