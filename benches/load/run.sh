@@ -97,11 +97,12 @@ status=$(curl -s -o /dev/null -w '%{http_code}' -H "Cookie: $COOKIE" "http://127
 [ "$status" = 200 ] || { echo "cookie-only request got $status, expected 200" >&2; exit 1; }
 
 rps() { wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" "$@" | awk '/Requests\/sec/ {print $2}'; }
+# Every request carries the same Cookie header, so all three parse the same bytes.
 # Warm up, then measure in alternation so both see the same machine state.
 rps -d2s "http://127.0.0.1:$NGINX_PORT/" >/dev/null; rps -d2s -H "Cookie: $COOKIE" "http://127.0.0.1:$GW_PORT/" >/dev/null
-NGINX_RPS=$(rps "http://127.0.0.1:$NGINX_PORT/")
+NGINX_RPS=$(rps -H "Cookie: $COOKIE" "http://127.0.0.1:$NGINX_PORT/")
 GW_RPS=$(rps -H "Cookie: $COOKIE" "http://127.0.0.1:$GW_PORT/")
-PLAIN_RPS=$(rps "http://127.0.0.1:$GW_PLAIN/")
+PLAIN_RPS=$(rps -H "Cookie: $COOKIE" "http://127.0.0.1:$GW_PLAIN/")
 
 python3 - "$NGINX_RPS" "$GW_RPS" "$PLAIN_RPS" <<'PY'
 import sys
