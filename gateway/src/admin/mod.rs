@@ -203,6 +203,109 @@ fn found<T: Serialize>(entity: Option<&T>) -> Result<Response> {
     entity.map(|e| ok(to_value(e))).ok_or(AdminError::NotFound)
 }
 
+/// The top-level collection handlers of one entity: list, create, and get / patch / put / delete
+/// by id or endpoint key. Each `$op` is the `Db` call for that operation.
+macro_rules! entity_handlers {
+    (
+        $path:literal,
+        list: $list:ident => $table:ident,
+        create: $create:ident => |$cdb:ident, $cv:ident, $cs:ident, $cn:ident| $insert:expr,
+        get: $get:ident => $find:ident,
+        patch: $patch:ident => $update:ident,
+        put: $put:ident => |$udb:ident, $uk:ident, $uv:ident, $us:ident, $un:ident| $upsert:expr,
+        delete: $delete:ident => |$ddb:ident, $dk:ident| $remove:expr $(,)?
+    ) => {
+        async fn $list(State(s): AppState, Query(p): Query<Page>) -> Response {
+            list(
+                s.read(|db| db.$table.values().map(to_value).collect()),
+                &p,
+                $path,
+            )
+        }
+        async fn $create(State(s): AppState, body: Input) -> Result<Response> {
+            let $cn = s.clock.now();
+            let ($cv, $cs) = (body.value, body.source);
+            Ok(created(to_value(&s.write(|$cdb| $insert)?)))
+        }
+        async fn $get(State(s): AppState, Path(key): Path<String>) -> Result<Response> {
+            s.read(|db| found(db.$find(&key)))
+        }
+        async fn $patch(
+            State(s): AppState,
+            Path(key): Path<String>,
+            body: Input,
+        ) -> Result<Response> {
+            let now = s.clock.now();
+            Ok(ok(to_value(&s.write(|db| {
+                db.$update(&key, body.value, body.source, now)
+            })?)))
+        }
+        async fn $put(
+            State(s): AppState,
+            Path($uk): Path<String>,
+            body: Input,
+        ) -> Result<Response> {
+            let $un = s.clock.now();
+            let ($uv, $us) = (body.value, body.source);
+            Ok(ok(to_value(&s.write(|$udb| $upsert)?)))
+        }
+        async fn $delete(State(s): AppState, Path($dk): Path<String>) -> Result<Response> {
+            s.write(|$ddb| $remove)?;
+            Ok(no_content())
+        }
+    };
+}
+
+entity_handlers! {
+    "/services",
+    list: list_services => services,
+    create: create_service => |db, v, src, now| db.insert_service(v, src, now),
+    get: get_service => service,
+    patch: patch_service => update_service,
+    put: put_service => |db, k, v, src, now| db.upsert_service(&k, v, src, now),
+    delete: delete_service => |db, k| db.delete_service(&k),
+}
+
+entity_handlers! {
+    "/routes",
+    list: list_routes => routes,
+    create: create_route => |db, v, src, now| db.insert_route(v, src, now, None),
+    get: get_route => route,
+    patch: patch_route => update_route,
+    put: put_route => |db, k, v, src, now| db.upsert_route(&k, v, src, now),
+    delete: delete_route => |db, k| db.delete_route(&k),
+}
+
+entity_handlers! {
+    "/consumers",
+    list: list_consumers => consumers,
+    create: create_consumer => |db, v, src, now| db.insert_consumer(v, src, now),
+    get: get_consumer => consumer,
+    patch: patch_consumer => update_consumer,
+    put: put_consumer => |db, k, v, src, now| db.upsert_consumer(&k, v, src, now),
+    delete: delete_consumer => |db, k| db.delete_consumer(&k),
+}
+
+entity_handlers! {
+    "/key-auths",
+    list: list_keys => keyauth_credentials,
+    create: create_key => |db, v, src, now| db.insert_key_auth(v, src, now, None),
+    get: get_key => key_auth_by_key,
+    patch: patch_key => update_key_auth_by_key,
+    put: put_key => |db, k, v, src, now| db.upsert_key_auth(&k, None, v, src, now),
+    delete: delete_key => |db, k| db.delete_key_auth(&k, None),
+}
+
+entity_handlers! {
+    "/plugins",
+    list: list_plugins => plugins,
+    create: create_plugin => |db, v, src, now| db.insert_plugin(v, src, now, None),
+    get: get_plugin => plugin,
+    patch: patch_plugin => update_plugin,
+    put: put_plugin => |db, k, v, src, now| db.upsert_plugin(&k, v, src, now, None),
+    delete: delete_plugin => |db, k| db.delete_plugin(&k),
+}
+
 // ---- root and status ------------------------------------------------------------------------
 
 async fn root(State(s): AppState) -> Response {
@@ -268,42 +371,6 @@ async fn post_config(State(s): AppState, req: Request) -> Result<Response> {
 
 // ---- services -------------------------------------------------------------------------------
 
-async fn list_services(State(s): AppState, Query(p): Query<Page>) -> Response {
-    list(
-        s.read(|db| db.services.values().map(to_value).collect()),
-        &p,
-        "/services",
-    )
-}
-async fn create_service(State(s): AppState, body: Input) -> Result<Response> {
-    let now = s.clock.now();
-    Ok(created(to_value(&s.write(|db| {
-        db.insert_service(body.value, body.source, now)
-    })?)))
-}
-async fn get_service(State(s): AppState, Path(key): Path<String>) -> Result<Response> {
-    s.read(|db| found(db.service(&key)))
-}
-async fn patch_service(
-    State(s): AppState,
-    Path(key): Path<String>,
-    body: Input,
-) -> Result<Response> {
-    let now = s.clock.now();
-    Ok(ok(to_value(&s.write(|db| {
-        db.update_service(&key, body.value, body.source, now)
-    })?)))
-}
-async fn put_service(State(s): AppState, Path(key): Path<String>, body: Input) -> Result<Response> {
-    let now = s.clock.now();
-    Ok(ok(to_value(&s.write(|db| {
-        db.upsert_service(&key, body.value, body.source, now)
-    })?)))
-}
-async fn delete_service(State(s): AppState, Path(key): Path<String>) -> Result<Response> {
-    s.write(|db| db.delete_service(&key))?;
-    Ok(no_content())
-}
 async fn list_service_routes(
     State(s): AppState,
     Path(key): Path<String>,
@@ -338,38 +405,6 @@ async fn create_service_route(
 
 // ---- routes ---------------------------------------------------------------------------------
 
-async fn list_routes(State(s): AppState, Query(p): Query<Page>) -> Response {
-    list(
-        s.read(|db| db.routes.values().map(to_value).collect()),
-        &p,
-        "/routes",
-    )
-}
-async fn create_route(State(s): AppState, body: Input) -> Result<Response> {
-    let now = s.clock.now();
-    Ok(created(to_value(&s.write(|db| {
-        db.insert_route(body.value, body.source, now, None)
-    })?)))
-}
-async fn get_route(State(s): AppState, Path(key): Path<String>) -> Result<Response> {
-    s.read(|db| found(db.route(&key)))
-}
-async fn patch_route(State(s): AppState, Path(key): Path<String>, body: Input) -> Result<Response> {
-    let now = s.clock.now();
-    Ok(ok(to_value(&s.write(|db| {
-        db.update_route(&key, body.value, body.source, now)
-    })?)))
-}
-async fn put_route(State(s): AppState, Path(key): Path<String>, body: Input) -> Result<Response> {
-    let now = s.clock.now();
-    Ok(ok(to_value(&s.write(|db| {
-        db.upsert_route(&key, body.value, body.source, now)
-    })?)))
-}
-async fn delete_route(State(s): AppState, Path(key): Path<String>) -> Result<Response> {
-    s.write(|db| db.delete_route(&key))?;
-    Ok(no_content())
-}
 async fn get_route_service(State(s): AppState, Path(key): Path<String>) -> Result<Response> {
     s.read(|db| {
         let id = db.route(&key)?.service.as_ref()?.id.clone();
@@ -380,47 +415,6 @@ async fn get_route_service(State(s): AppState, Path(key): Path<String>) -> Resul
 }
 
 // ---- consumers ------------------------------------------------------------------------------
-
-async fn list_consumers(State(s): AppState, Query(p): Query<Page>) -> Response {
-    list(
-        s.read(|db| db.consumers.values().map(to_value).collect()),
-        &p,
-        "/consumers",
-    )
-}
-async fn create_consumer(State(s): AppState, body: Input) -> Result<Response> {
-    let now = s.clock.now();
-    Ok(created(to_value(&s.write(|db| {
-        db.insert_consumer(body.value, body.source, now)
-    })?)))
-}
-async fn get_consumer(State(s): AppState, Path(key): Path<String>) -> Result<Response> {
-    s.read(|db| found(db.consumer(&key)))
-}
-async fn patch_consumer(
-    State(s): AppState,
-    Path(key): Path<String>,
-    body: Input,
-) -> Result<Response> {
-    let now = s.clock.now();
-    Ok(ok(to_value(&s.write(|db| {
-        db.update_consumer(&key, body.value, body.source, now)
-    })?)))
-}
-async fn put_consumer(
-    State(s): AppState,
-    Path(key): Path<String>,
-    body: Input,
-) -> Result<Response> {
-    let now = s.clock.now();
-    Ok(ok(to_value(&s.write(|db| {
-        db.upsert_consumer(&key, body.value, body.source, now)
-    })?)))
-}
-async fn delete_consumer(State(s): AppState, Path(key): Path<String>) -> Result<Response> {
-    s.write(|db| db.delete_consumer(&key))?;
-    Ok(no_content())
-}
 
 // ---- key-auth credentials -------------------------------------------------------------------
 
@@ -482,38 +476,6 @@ async fn delete_consumer_key(
     s.write(|db| db.delete_key_auth(&k, Some(&c)))?;
     Ok(no_content())
 }
-async fn list_keys(State(s): AppState, Query(p): Query<Page>) -> Response {
-    list(
-        s.read(|db| db.keyauth_credentials.values().map(to_value).collect()),
-        &p,
-        "/key-auths",
-    )
-}
-async fn create_key(State(s): AppState, body: Input) -> Result<Response> {
-    let now = s.clock.now();
-    Ok(created(to_value(&s.write(|db| {
-        db.insert_key_auth(body.value, body.source, now, None)
-    })?)))
-}
-async fn get_key(State(s): AppState, Path(k): Path<String>) -> Result<Response> {
-    s.read(|db| found(db.key_auth(&k, None)))
-}
-async fn patch_key(State(s): AppState, Path(k): Path<String>, body: Input) -> Result<Response> {
-    let now = s.clock.now();
-    Ok(ok(to_value(&s.write(|db| {
-        db.update_key_auth(&k, None, body.value, body.source, now)
-    })?)))
-}
-async fn put_key(State(s): AppState, Path(k): Path<String>, body: Input) -> Result<Response> {
-    let now = s.clock.now();
-    Ok(ok(to_value(&s.write(|db| {
-        db.upsert_key_auth(&k, None, body.value, body.source, now)
-    })?)))
-}
-async fn delete_key(State(s): AppState, Path(k): Path<String>) -> Result<Response> {
-    s.write(|db| db.delete_key_auth(&k, None))?;
-    Ok(no_content())
-}
 async fn get_key_consumer(State(s): AppState, Path(k): Path<String>) -> Result<Response> {
     s.read(|db| {
         let id = db.key_auth(&k, None)?.consumer.as_ref()?.id.clone();
@@ -530,48 +492,12 @@ fn scoped_plugins(db: &Db, scope: Endpoint, key: &str) -> Option<Vec<Value>> {
         .map(|v| v.into_iter().map(to_value).collect())
 }
 
-async fn list_plugins(State(s): AppState, Query(p): Query<Page>) -> Response {
-    list(
-        s.read(|db| db.plugins.values().map(to_value).collect()),
-        &p,
-        "/plugins",
-    )
-}
-async fn create_plugin(State(s): AppState, body: Input) -> Result<Response> {
-    let now = s.clock.now();
-    Ok(created(to_value(&s.write(|db| {
-        db.insert_plugin(body.value, body.source, now, None)
-    })?)))
-}
 async fn enabled_plugins() -> Response {
     let names: Vec<&str> = crate::plugins::available()
         .into_iter()
         .map(|(n, _)| n)
         .collect();
     ok(json!({ "enabled_plugins": names }))
-}
-async fn get_plugin(State(s): AppState, Path(key): Path<String>) -> Result<Response> {
-    s.read(|db| found(db.plugin(&key)))
-}
-async fn patch_plugin(
-    State(s): AppState,
-    Path(key): Path<String>,
-    body: Input,
-) -> Result<Response> {
-    let now = s.clock.now();
-    Ok(ok(to_value(&s.write(|db| {
-        db.update_plugin(&key, body.value, body.source, now)
-    })?)))
-}
-async fn put_plugin(State(s): AppState, Path(key): Path<String>, body: Input) -> Result<Response> {
-    let now = s.clock.now();
-    Ok(ok(to_value(&s.write(|db| {
-        db.upsert_plugin(&key, body.value, body.source, now, None)
-    })?)))
-}
-async fn delete_plugin(State(s): AppState, Path(key): Path<String>) -> Result<Response> {
-    s.write(|db| db.delete_plugin(&key))?;
-    Ok(no_content())
 }
 
 macro_rules! scoped_plugin_handlers {

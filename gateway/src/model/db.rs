@@ -495,6 +495,22 @@ impl Db {
         }
     }
 
+    /// `GET /key-auths/{id or key}`.
+    pub fn key_auth_by_key(&self, key: &str) -> Option<&KeyAuthCredential> {
+        self.key_auth(key, None)
+    }
+
+    /// `PATCH /key-auths/{id or key}`.
+    pub fn update_key_auth_by_key(
+        &mut self,
+        key: &str,
+        patch: Value,
+        source: Source,
+        now: u64,
+    ) -> Result<KeyAuthCredential, DbError> {
+        self.update_key_auth(key, None, patch, source, now)
+    }
+
     /// Credentials of one consumer (`GET /consumers/{c}/key-auth`).
     pub fn key_auths_of(&self, consumer: &str) -> Option<Vec<&KeyAuthCredential>> {
         let cid = self.consumer(consumer)?.id.clone();
