@@ -1,5 +1,7 @@
 //! Access phase of `session` (`kong/plugins/session/access.lua` lines 13-134).
 
+use std::borrow::Cow;
+
 use http::{HeaderName, HeaderValue, Method, StatusCode, header::SET_COOKIE};
 use serde_json::Value;
 
@@ -100,8 +102,8 @@ pub async fn execute(plugin: &SessionPlugin, ctx: &mut Ctx) -> Flow {
     Flow::Continue
 }
 
-/// All `Cookie` request headers joined, as nginx's `$cookie_*` sees them.
-pub(super) fn cookie_header(ctx: &Ctx) -> Option<String> {
+/// All `Cookie` request headers joined, as nginx's `$cookie_*` sees them (borrowed when there is one).
+pub(super) fn cookie_header(ctx: &Ctx) -> Option<Cow<'_, str>> {
     let mut values = ctx
         .request
         .headers
@@ -109,12 +111,15 @@ pub(super) fn cookie_header(ctx: &Ctx) -> Option<String> {
         .iter()
         .filter_map(|v| v.to_str().ok());
     let first = values.next()?;
-    let mut joined = first.to_owned();
+    let Some(second) = values.next() else {
+        return Some(Cow::Borrowed(first));
+    };
+    let mut joined = format!("{first}; {second}");
     for v in values {
         joined.push_str("; ");
         joined.push_str(v);
     }
-    Some(joined)
+    Some(Cow::Owned(joined))
 }
 
 /// `{consumer_id, credential_id, groups}` from the session data array.
