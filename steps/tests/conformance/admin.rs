@@ -61,7 +61,16 @@ impl fmt::Display for AdminError {
                 status,
                 body,
             } => {
-                write!(f, "Admin API {method} {url} answered {status}: {body}")
+                if let Some(plugin) = plugin_not_enabled(body) {
+                    write!(
+                        f,
+                        "the target gateway has no plugin '{plugin}' enabled (Admin API {method} {url} answered \
+                         {status}: {body}); tag the scenario @{plugin} so that such targets report it as not \
+                         applicable, or enable the plugin (Kong: KONG_PLUGINS=bundled,{plugin})"
+                    )
+                } else {
+                    write!(f, "Admin API {method} {url} answered {status}: {body}")
+                }
             }
             Self::Body {
                 method,
@@ -81,6 +90,17 @@ impl std::error::Error for AdminError {
     }
 }
 
+/// The plugin named by Kong's schema violation "plugin 'x' not enabled; add it to the 'plugins' configuration
+/// property" in an Admin API error body, if that is what it says.
+pub fn plugin_not_enabled(body: &str) -> Option<&str> {
+    let start = body.find("plugin '")? + "plugin '".len();
+    let rest = &body[start..];
+    let end = rest.find('\'')?;
+    rest[end..]
+        .starts_with("' not enabled")
+        .then(|| &rest[..end])
+}
+
 /// The body of an Admin API call.
 enum Body<'a> {
     None,
@@ -97,6 +117,17 @@ impl Admin {
             http,
             base: base.as_str().trim_end_matches('/').to_owned(),
         })
+    }
+
+    /// The absolute URL of `path` (`/services`).
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// `GET /`: the node's information (`version`, `plugins.available_on_server`, `configuration`).
+    pub async fn root(&self) -> Result<Value, AdminError> {
+        self.send(Method::GET, "/", Body::None, StatusCode::OK)
+            .await
     }
 
     /// Polls the Admin API's root until it answers at all (any status), for at most `timeout`.

@@ -191,9 +191,25 @@ impl Provider {
 
     async fn start(choice: &IdpChoice, lifespan: Lifespan) -> Result<Self, String> {
         let short = lifespan == Lifespan::Short;
+        // (the provider's base URL as the gateway sees it, the same as the harness reaches it)
+        let mut rewrite: Option<(String, String)> = None;
         let (issuer, client_id, client_secret, (username, password), backend) = match choice {
             IdpChoice::Embedded => {
-                let mut builder = Idp::builder();
+                let options = crate::target::options();
+                let mut builder = Idp::builder().listen(options.bind_addr());
+                if options.upstream_host.is_some() {
+                    // The gateway reaches the provider at another host than the harness: the issuer (in the
+                    // discovery document and in every token) must be the gateway's view, so the port is chosen
+                    // first and the issuer fixed with it.
+                    let port = std::net::TcpListener::bind(options.bind_addr())
+                        .and_then(|listener| listener.local_addr())
+                        .map_err(|e| {
+                            format!("cannot find a free port on {}: {e}", options.bind_host)
+                        })?;
+                    let public = options.url_for_gateway(port);
+                    rewrite = Some((public.clone(), format!("http://{port}")));
+                    builder = builder.listen(port).public_url(public);
+                }
                 if short {
                     builder = builder.access_token_lifespan(SHORT_ACCESS_TOKEN_LIFESPAN);
                 }
@@ -252,14 +268,18 @@ impl Provider {
             http = http.no_proxy();
         }
         let http = http.build().map_err(|e| e.to_string())?;
-        let discovery = discover(&http, &issuer).await?;
+        let local = |url: &str| match &rewrite {
+            Some((public, local)) if url.starts_with(public.as_str()) => {
+                format!("{local}{}", &url[public.len()..])
+            }
+            _ => url.to_owned(),
+        };
+        let discovery = discover(&http, &local(&issuer), &issuer).await?;
         let token_endpoint = discovery["token_endpoint"]
             .as_str()
-            .ok_or_else(|| format!("the discovery document of {issuer} has no token_endpoint"))?
-            .to_owned();
-        let introspection_endpoint = discovery["introspection_endpoint"]
-            .as_str()
-            .map(str::to_owned);
+            .map(local)
+            .ok_or_else(|| format!("the discovery document of {issuer} has no token_endpoint"))?;
+        let introspection_endpoint = discovery["introspection_endpoint"].as_str().map(local);
         Ok(Self {
             issuer,
             client_id,
@@ -368,9 +388,10 @@ fn realm_user() -> (String, Secret) {
     (REALM_USER.0.to_owned(), Secret(REALM_USER.1.to_owned()))
 }
 
-/// The issuer's discovery document, checked to name the same issuer.
-async fn discover(http: &Client, issuer: &str) -> Result<Value, String> {
-    let url = format!("{issuer}/.well-known/openid-configuration");
+/// The issuer's discovery document, fetched from `base` (the issuer as the harness reaches it), checked to name
+/// `issuer`.
+async fn discover(http: &Client, base: &str, issuer: &str) -> Result<Value, String> {
+    let url = format!("{base}/.well-known/openid-configuration");
     let fail = |detail: String| format!("discovery of {issuer} failed: {detail}");
     let response = http
         .get(&url)

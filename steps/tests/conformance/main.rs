@@ -25,13 +25,12 @@ mod flows;
 mod identity;
 mod libtest;
 mod report;
+mod target;
 mod world;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use clap::{CommandFactory as _, Parser as _, ValueEnum as _};
 use cucumber::gherkin;
@@ -43,16 +42,45 @@ use tracing_subscriber::EnvFilter;
 
 use identity::{ExternalIdp, IdpChoice, SHORT_TOKEN_LIFESPAN_TAG, Secret};
 use libtest::Invocation;
-use report::{JUnitCli, JUnitReport};
-use world::GatewayWorld;
+use report::{JUnitCli, JUnitReport, Outcomes};
+use target::TargetOptions;
+use world::{GatewayWorld, Suite};
 
 /// This harness's own options, next to cucumber's.
 #[derive(Debug, clap::Args)]
 #[group(skip)]
 struct Custom {
     /// Where to write the JUnit XML report.
-    #[arg(long, value_name = "path", default_value_os_t = default_junit_report())]
+    #[arg(long, value_name = "path", default_value_os_t = default_report("junit.xml"))]
     junit_report: PathBuf,
+
+    /// Where to write the conformance matrix (Markdown: every scenario with passed / failed / not applicable).
+    #[arg(long, value_name = "path", default_value_os_t = default_report("matrix.md"))]
+    matrix_report: PathBuf,
+
+    /// Run against the gateway whose proxy listens here (with --admin-url) instead of the in-process
+    /// reference gateway.
+    #[arg(long, env = "CONFORMANCE_PROXY_URL", value_name = "url")]
+    proxy_url: Option<url::Url>,
+
+    /// The Admin API of that gateway (Kong's), through which each scenario provisions what it needs.
+    #[arg(long, env = "CONFORMANCE_ADMIN_URL", value_name = "url")]
+    admin_url: Option<url::Url>,
+
+    /// The host the gateway must use to reach the harness's echo upstream and embedded identity provider
+    /// (host.docker.internal for a gateway in Docker); default: --bind-host.
+    #[arg(long, env = "CONFORMANCE_UPSTREAM_HOST", value_name = "host")]
+    upstream_host: Option<String>,
+
+    /// The address the harness's echo upstream and embedded identity provider listen on (0.0.0.0 to let a
+    /// gateway in a container reach them).
+    #[arg(
+        long,
+        env = "CONFORMANCE_BIND_HOST",
+        value_name = "ip",
+        default_value = "127.0.0.1"
+    )]
+    bind_host: std::net::IpAddr,
 
     /// The identity provider of the OpenID Connect scenarios: in-process (default) or a real Keycloak in
     /// Docker, both with fixtures/idp/realm-kong.json.
@@ -107,6 +135,28 @@ enum IdpKind {
 }
 
 impl Custom {
+    /// The gateway under test these options ask for.
+    fn target(&self) -> Result<TargetOptions, String> {
+        let external = match (&self.proxy_url, &self.admin_url) {
+            (Some(proxy), Some(admin)) => Some(target::External {
+                proxy: proxy.clone(),
+                admin: admin.clone(),
+            }),
+            (None, None) => None,
+            (Some(_), None) => {
+                return Err("--proxy-url (CONFORMANCE_PROXY_URL) needs --admin-url too".to_owned());
+            }
+            (None, Some(_)) => {
+                return Err("--admin-url (CONFORMANCE_ADMIN_URL) needs --proxy-url too".to_owned());
+            }
+        };
+        Ok(TargetOptions {
+            external,
+            bind_host: self.bind_host,
+            upstream_host: self.upstream_host.clone().filter(|host| !host.is_empty()),
+        })
+    }
+
     /// The identity provider these options ask for, or why they do not make sense together.
     fn idp_choice(&self) -> Result<IdpChoice, String> {
         let Some(issuer) = self.idp_issuer.clone() else {
@@ -181,9 +231,9 @@ async fn main() -> ExitCode {
         Ok(opts) => opts,
         Err(error) => error.exit(),
     };
-    let idp = match opts.custom.idp_choice() {
-        Ok(idp) => idp,
-        Err(error) => {
+    let (idp, target_options) = match (opts.custom.idp_choice(), opts.custom.target()) {
+        (Ok(idp), Ok(target)) => (idp, target),
+        (Err(error), _) | (_, Err(error)) => {
             eprintln!("error: {error}");
             return ExitCode::from(2);
         }
@@ -195,16 +245,43 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     }
-    let not_applicable = Arc::new(AtomicUsize::new(0));
     let skip_short_lifespans = !idp.can_shorten_lifespans();
     let idp_description = idp.describe();
     identity::choose(idp);
+    let target_description = target_options.describe();
+    target::choose(target_options);
+
+    // Preflight, before any scenario: the backends start (and the in-process gateway, by default), and the
+    // Admin API's root must answer with the gateway's version and plugins. Any failure is one line.
+    let suite = match Suite::get().await {
+        Ok(suite) => suite,
+        Err(error) => {
+            eprintln!("preflight: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let info = match target::preflight(&suite.admin).await {
+        Ok(info) => info,
+        Err(error) => {
+            eprintln!("{error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    println!(
+        "target: {target_description}, version {}, database {}, plugins available: {}",
+        info.version.as_deref().unwrap_or("unknown"),
+        info.database.as_deref().unwrap_or("unknown"),
+        info.plugins.iter().cloned().collect::<Vec<_>>().join(", ")
+    );
+
     // Which scenarios run: those matching `--name`, `--tags` and libtest's positional filters, when given.
     // cucumber itself applies `--name` or `--tags` and then ignores a filter given in code, so the selection is
     // made here, where all three combine.
-    // Scenarios the identity provider cannot serve are then set apart and counted.
+    // Scenarios the target or the identity provider cannot serve are then set apart as not applicable.
+    let outcomes = Outcomes::default();
     let (name, tags) = (opts.re_filter.take(), opts.tags_filter.take());
-    let counted = Arc::clone(&not_applicable);
+    let recorded = outcomes.clone();
+    let selection_info = info.clone();
     let selected = move |feature: &gherkin::Feature,
                          rule: Option<&gherkin::Rule>,
                          scenario: &gherkin::Scenario| {
@@ -220,14 +297,25 @@ async fn main() -> ExitCode {
             .is_none_or(|name| name.is_match(&scenario.name))
             && tags.as_ref().is_none_or(|expr| expr.eval(scenario_tags()))
             && (filters.is_empty() || filters.iter().any(|f| scenario.name.contains(f.as_str())));
-        if wanted
-            && skip_short_lifespans
-            && scenario_tags().any(|tag| tag == SHORT_TOKEN_LIFESPAN_TAG)
-        {
-            counted.fetch_add(1, Ordering::Relaxed);
+        if !wanted {
             return false;
         }
-        wanted
+        let reason = selection_info.not_applicable(scenario_tags()).or_else(|| {
+            (skip_short_lifespans && scenario_tags().any(|tag| tag == SHORT_TOKEN_LIFESPAN_TAG))
+                .then(|| {
+                    format!(
+                        "@{SHORT_TOKEN_LIFESPAN_TAG}: needs access tokens that expire within seconds, and the \
+                         token lifespans of {idp_description} are set by that provider, not by this harness"
+                    )
+                })
+        });
+        match reason {
+            Some(reason) => {
+                recorded.not_applicable(feature, rule, scenario, reason);
+                false
+            }
+            None => true,
+        }
     };
     let junit = match create_report(&opts.custom.junit_report) {
         Ok(file) => file,
@@ -239,18 +327,21 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let junit_path = opts.custom.junit_report.clone();
+    let matrix_path = opts.custom.matrix_report.clone();
     let features = Path::new(env!("CARGO_MANIFEST_DIR")).join("../features");
 
     let console = writer::Basic::raw(std::io::stdout(), Coloring::Auto, Verbosity::Default);
     let outcome = GatewayWorld::cucumber()
         .with_writer(
             console
-                .tee::<GatewayWorld, _>(JUnitReport::new(junit))
+                .tee::<GatewayWorld, _>(JUnitReport::new(junit, outcomes.clone()))
                 .normalized()
                 .summarized(),
         )
         .fail_on_skipped()
         .after(|_, _, _, _, world| {
+            // Runs after every scenario, also one whose step failed or panicked: what it provisioned goes.
             async move {
                 if let Some(world) = world {
                     world.clean_up().await;
@@ -262,15 +353,17 @@ async fn main() -> ExitCode {
         .filter_run(features, selected)
         .await;
 
-    let not_applicable = not_applicable.load(Ordering::Relaxed);
-    if not_applicable > 0 {
+    for (reason, count) in outcomes.not_applicable_reasons() {
+        println!("not applicable: {count} scenario(s): {reason}");
+    }
+    for (plugin, count) in world::plugins_not_enabled() {
         println!(
-            "{not_applicable} scenario(s) tagged @{SHORT_TOKEN_LIFESPAN_TAG} not run (not applicable): they need \
-             access tokens that expire within seconds, and the token lifespans of {idp_description} are set by \
-             that provider, not by this harness"
+            "the target refused the plugin '{plugin}' as not enabled in {count} scenario(s): enable it on the \
+             gateway, or tag those scenarios @{plugin}"
         );
     }
     let scenarios = outcome.inner_writer().scenarios_stats();
+    let not_applicable = outcomes.not_applicable_count();
     // A feature file that does not parse has no scenarios to count: count it as a failure so the line agrees with
     // the exit code.
     let failed = scenarios.failed + outcome.parsing_errors();
@@ -278,8 +371,23 @@ async fn main() -> ExitCode {
     if scenarios.skipped > 0 {
         line.push_str(&format!(", {} skipped", scenarios.skipped));
     }
-    if not_applicable > 0 {
-        line.push_str(&format!(", {not_applicable} not applicable"));
+    line.push_str(&format!(", {not_applicable} not applicable"));
+
+    if let Err(error) = report::add_not_applicable_to_junit(&junit_path, &outcomes) {
+        eprintln!(
+            "cannot add the not-applicable scenarios to {}: {error}",
+            junit_path.display()
+        );
+    }
+    let matrix = report::Matrix {
+        target: &target_description,
+        version: info.version.as_deref(),
+        summary: &line,
+        outcomes: &outcomes,
+    };
+    match create_report(&matrix_path).and_then(|mut file| matrix.write(&mut file)) {
+        Ok(()) => println!("conformance matrix: {}", matrix_path.display()),
+        Err(error) => eprintln!("cannot write the matrix {}: {error}", matrix_path.display()),
     }
     println!("{line}");
     if outcome.execution_has_failed() || failed > 0 {
@@ -289,13 +397,10 @@ async fn main() -> ExitCode {
     }
 }
 
-/// `target/conformance/junit.xml` in the workspace's target directory (wherever `CARGO_TARGET_DIR` puts it).
-fn default_junit_report() -> PathBuf {
+/// `target/conformance/<file>` in the workspace's target directory (wherever `CARGO_TARGET_DIR` puts it).
+fn default_report(file: &str) -> PathBuf {
     let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
-    tmp.parent()
-        .unwrap_or(tmp)
-        .join("conformance")
-        .join("junit.xml")
+    tmp.parent().unwrap_or(tmp).join("conformance").join(file)
 }
 
 fn create_report(path: &Path) -> std::io::Result<File> {

@@ -15,10 +15,10 @@
 //!   when the scenario logged in, a token the scenario obtained from the provider itself, and the Admin API's
 //!   answer to a plugin update a step made.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::net::{Ipv4Addr, SocketAddr};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use reqwest::header::{COOKIE, HeaderMap, SET_COOKIE};
@@ -29,8 +29,9 @@ use steps::EchoUpstream;
 use tokio::sync::OnceCell;
 use url::Url;
 
-use crate::admin::Admin;
+use crate::admin::{self, Admin, AdminError};
 use crate::identity::{self, Lifespan, Provider};
+use crate::target;
 
 /// What a failing World operation returns; cucumber prints it as the step's failure.
 pub type Error = Box<dyn std::error::Error + Send + Sync>;
@@ -71,17 +72,31 @@ fn proxy_client() -> reqwest::ClientBuilder {
 pub struct Suite {
     /// Where the gateway under test answers.
     pub target: GatewayTarget,
-    /// The upstream every scenario's services proxy to.
-    pub upstream: EchoUpstream,
+    /// The upstream every scenario's services proxy to, held here so that it runs until the process ends.
+    _upstream: EchoUpstream,
+    /// Its base URL as the gateway reaches it (`--upstream-host`), no trailing slash.
+    pub upstream_url: String,
     /// The gateway's Admin API.
     pub admin: Admin,
     /// A client without a cookie jar, for requests with a hand-made `Cookie` header.
     bare: Client,
-    /// The in-process reference gateway, held here so that it runs until the process ends.
-    _gateway: gateway::RunningGateway,
+    /// The in-process reference gateway (none for an external target), held here so that it runs until the
+    /// process ends.
+    _gateway: Option<gateway::RunningGateway>,
 }
 
 static SUITE: OnceCell<Suite> = OnceCell::const_new();
+
+/// Plugins the target refused as "not enabled" while scenarios provisioned them, with how many times.
+static PLUGINS_NOT_ENABLED: Mutex<BTreeMap<String, usize>> = Mutex::new(BTreeMap::new());
+
+/// The plugins the target refused as "not enabled" during the run, with how many scenarios it refused each in.
+pub fn plugins_not_enabled() -> BTreeMap<String, usize> {
+    PLUGINS_NOT_ENABLED
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clone()
+}
 
 impl Suite {
     /// The run's backends, started by the first caller.
@@ -90,23 +105,49 @@ impl Suite {
     }
 
     async fn start() -> Result<Self, Error> {
-        let upstream = EchoUpstream::builder().start().await?;
-        let loopback = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
-        let gateway = gateway::Gateway::builder()
-            .proxy_listen(loopback)
-            .admin_listen(loopback)
+        let options = target::options();
+        let upstream = EchoUpstream::builder()
+            .listen(options.bind_addr())
             .start()
             .await
-            .map_err(|e| format!("cannot start the reference gateway: {e}"))?;
-        let target = GatewayTarget {
-            proxy: Url::parse(&format!("http://{}", gateway.proxy_addr()))?,
-            admin: Url::parse(&format!("http://{}", gateway.admin_addr()))?,
+            .map_err(|e| {
+                format!(
+                    "cannot start the echo upstream on {}: {e}",
+                    options.bind_host
+                )
+            })?;
+        let upstream_url = options.url_for_gateway(upstream.addr());
+        let (target, gateway) = match &options.external {
+            Some(external) => {
+                let target = GatewayTarget {
+                    proxy: external.proxy.clone(),
+                    admin: external.admin.clone(),
+                };
+                (target, None)
+            }
+            None => {
+                let loopback = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
+                let gateway = gateway::Gateway::builder()
+                    .proxy_listen(loopback)
+                    .admin_listen(loopback)
+                    .start()
+                    .await
+                    .map_err(|e| format!("cannot start the reference gateway: {e}"))?;
+                let target = GatewayTarget {
+                    proxy: Url::parse(&format!("http://{}", gateway.proxy_addr()))?,
+                    admin: Url::parse(&format!("http://{}", gateway.admin_addr()))?,
+                };
+                (target, Some(gateway))
+            }
         };
         let admin = Admin::new(&target.admin)?;
-        admin.wait_until_answering(READY_TIMEOUT).await?;
+        if gateway.is_some() {
+            admin.wait_until_answering(READY_TIMEOUT).await?;
+        }
         Ok(Self {
             target,
-            upstream,
+            _upstream: upstream,
+            upstream_url,
             admin,
             bare: proxy_client().build()?,
             _gateway: gateway,
@@ -374,7 +415,7 @@ impl GatewayWorld {
         path: &str,
         upstream_path: &str,
     ) -> Result<(), Error> {
-        let url = format!("{}{upstream_path}", self.suite.upstream.uri());
+        let url = format!("{}{upstream_path}", self.suite.upstream_url);
         let service = self.admin().create_service(&self.ns(name), &url).await?;
         self.created.push(format!("/services/{service}"));
         let namespaced = self.ns_route(path);
@@ -428,7 +469,20 @@ impl GatewayWorld {
         if let Some(username) = consumer {
             plugin["consumer"] = json!({ "id": self.consumer(username)?.id });
         }
-        let id = self.admin().create_plugin(&plugin).await?;
+        let id = match self.admin().create_plugin(&plugin).await {
+            Ok(id) => id,
+            Err(error) => {
+                if let AdminError::Status { body, .. } = &error
+                    && let Some(plugin) = admin::plugin_not_enabled(body)
+                {
+                    let mut refused = PLUGINS_NOT_ENABLED
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner);
+                    *refused.entry(plugin.to_owned()).or_insert(0) += 1;
+                }
+                return Err(error.into());
+            }
+        };
         self.created.push(format!("/plugins/{id}"));
         self.plugins.insert(name.to_owned(), id);
         Ok(())

@@ -1,0 +1,253 @@
+//! The gateway under test and what it can run.
+//!
+//! * **Which gateway** ([`TargetOptions`], chosen once from the command line before any scenario runs): the
+//!   reference gateway in-process (the default), or any gateway reachable by `--proxy-url` and `--admin-url`.
+//!   The harness's own backends (echo upstream, embedded identity provider) listen on `--bind-host`; the
+//!   gateway reaches them at `--upstream-host` (for example `host.docker.internal` for a Kong in Docker).
+//! * **Preflight** ([`preflight`]): before any scenario, `GET /` of the Admin API. Unreachable, or an answer
+//!   other than 200, stops the run with one line. Otherwise it gives the gateway's `version` and the plugins it
+//!   lists in `plugins.available_on_server` ([`TargetInfo`]).
+//! * **Applicability** ([`TargetInfo::not_applicable`]): a scenario needs every plugin its tags name
+//!   ([`PLUGIN_TAGS`]) and, for a `@kong-X.Y+` tag, a gateway of version X.Y or later. A scenario the target
+//!   cannot run is set apart and reported as not applicable, never as passed.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::OnceLock;
+
+use serde_json::Value;
+use url::Url;
+
+use crate::admin::{Admin, AdminError};
+
+/// Tags that name a plugin the scenario provisions (Kong's wire names).
+pub const PLUGIN_TAGS: [&str; 4] = [
+    "key-auth",
+    "session",
+    "request-termination",
+    "openid-connect",
+];
+
+/// The tag of scenarios that use one of Kong's paid (Enterprise) plugins.
+pub const ENTERPRISE_TAG: &str = "enterprise";
+
+/// Where the gateway under test is and how it reaches the harness's backends.
+#[derive(Clone, Debug)]
+pub struct TargetOptions {
+    /// The proxy and Admin API of an external gateway; `None`: the reference gateway in-process.
+    pub external: Option<External>,
+    /// The address the harness's backends listen on.
+    pub bind_host: IpAddr,
+    /// The host the gateway uses to reach those backends; `None`: `bind_host`.
+    pub upstream_host: Option<String>,
+}
+
+/// A gateway that runs elsewhere.
+#[derive(Clone, Debug)]
+pub struct External {
+    pub proxy: Url,
+    pub admin: Url,
+}
+
+impl Default for TargetOptions {
+    fn default() -> Self {
+        Self {
+            external: None,
+            bind_host: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            upstream_host: None,
+        }
+    }
+}
+
+impl TargetOptions {
+    /// What the listeners of the harness's backends bind (a free port on `bind_host`).
+    pub fn bind_addr(&self) -> SocketAddr {
+        SocketAddr::new(self.bind_host, 0)
+    }
+
+    /// `http://<host>:<port>` at which the gateway reaches a backend listening on `addr`.
+    pub fn url_for_gateway(&self, addr: SocketAddr) -> String {
+        match &self.upstream_host {
+            Some(host) if host.contains(':') && !host.starts_with('[') => {
+                format!("http://[{host}]:{}", addr.port())
+            }
+            Some(host) => format!("http://{host}:{}", addr.port()),
+            None => format!("http://{addr}"),
+        }
+    }
+
+    /// What the console and the matrix call the target.
+    pub fn describe(&self) -> String {
+        match &self.external {
+            Some(external) => format!("proxy {} (Admin API {})", external.proxy, external.admin),
+            None => "the in-process reference gateway".to_owned(),
+        }
+    }
+}
+
+static OPTIONS: OnceLock<TargetOptions> = OnceLock::new();
+
+/// Sets the target of the run. Call it once, before the scenarios run; later calls are ignored.
+pub fn choose(options: TargetOptions) {
+    let _ = OPTIONS.set(options);
+}
+
+/// The target of the run (the in-process reference gateway unless [`choose`] said otherwise).
+pub fn options() -> &'static TargetOptions {
+    OPTIONS.get_or_init(TargetOptions::default)
+}
+
+/// What the Admin API root says about the gateway.
+#[derive(Clone, Debug)]
+pub struct TargetInfo {
+    /// `version` (`3.9.1`, `3.4.3.12-enterprise-edition`), if the root has one.
+    pub version: Option<String>,
+    /// `version` as numbers (`[3, 9, 1]`), if it starts with some.
+    numeric_version: Option<Vec<u64>>,
+    /// `plugins.available_on_server`, by name.
+    pub plugins: BTreeSet<String>,
+    /// `configuration.database` (`"off"` for a DB-less Kong), if given.
+    pub database: Option<String>,
+}
+
+/// Why the run stops before any scenario.
+#[derive(Debug)]
+pub enum PreflightError {
+    /// No HTTP answer from the Admin API.
+    Unreachable { url: String, error: String },
+    /// An answer, but not Kong's `200` with a JSON object.
+    Refused { url: String, detail: String },
+}
+
+impl fmt::Display for PreflightError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Unreachable { url, error } => write!(
+                f,
+                "preflight: the gateway's Admin API at {url} is unreachable: {error}"
+            ),
+            Self::Refused { url, detail } => {
+                write!(
+                    f,
+                    "preflight: the gateway's Admin API at {url} refused: {detail}"
+                )
+            }
+        }
+    }
+}
+
+/// `GET /` of the Admin API: the gateway's version and plugins, or why the run cannot start.
+pub async fn preflight(admin: &Admin) -> Result<TargetInfo, PreflightError> {
+    let url = admin.url("/");
+    match admin.root().await {
+        Ok(root) => Ok(TargetInfo::from_root(&root)),
+        Err(AdminError::Transport { source, .. }) => Err(PreflightError::Unreachable {
+            url,
+            error: error_chain(&source),
+        }),
+        Err(AdminError::Status { status, body, .. }) => Err(PreflightError::Refused {
+            url,
+            detail: format!(
+                "{status}: {}",
+                body.split_whitespace().collect::<Vec<_>>().join(" ")
+            ),
+        }),
+        Err(AdminError::Body { detail, .. }) => Err(PreflightError::Refused { url, detail }),
+    }
+}
+
+/// An error and its sources on one line (`error sending request: ...: Connection refused`).
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+impl TargetInfo {
+    /// Reads Kong's Admin API root (`GET /`).
+    pub fn from_root(root: &Value) -> Self {
+        let version = root["version"].as_str().map(str::to_owned);
+        let numeric_version = version.as_deref().and_then(parse_version);
+        let plugins = match &root["plugins"]["available_on_server"] {
+            Value::Object(map) => map.keys().cloned().collect(),
+            // Older Kongs list names in an array.
+            Value::Array(names) => names
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect(),
+            _ => BTreeSet::new(),
+        };
+        let database = root["configuration"]["database"]
+            .as_str()
+            .map(str::to_owned);
+        Self {
+            version,
+            numeric_version,
+            plugins,
+            database,
+        }
+    }
+
+    /// Why a scenario with `tags` cannot run against this target, or `None` when it can.
+    ///
+    /// A plugin tag whose plugin the target does not list makes it not applicable; so does a `@kong-X.Y+` tag
+    /// when the target's version is known and older. A target whose version is not a number (another gateway)
+    /// runs every version-tagged scenario: it claims Kong's current behaviour.
+    pub fn not_applicable<'a>(&self, tags: impl IntoIterator<Item = &'a String>) -> Option<String> {
+        let tags: Vec<&String> = tags.into_iter().collect();
+        let enterprise = tags.iter().any(|t| *t == ENTERPRISE_TAG);
+        let mut missing: Vec<&str> = PLUGIN_TAGS
+            .iter()
+            .copied()
+            .filter(|plugin| tags.iter().any(|t| t == plugin) && !self.plugins.contains(*plugin))
+            .collect();
+        missing.dedup();
+        if !missing.is_empty() {
+            let paid = if enterprise {
+                " (a Kong Enterprise plugin)"
+            } else {
+                ""
+            };
+            return Some(format!(
+                "the target does not list the plugin(s) {}{paid} in plugins.available_on_server",
+                missing.join(", ")
+            ));
+        }
+        let actual = self.numeric_version.as_ref()?;
+        tags.iter().find_map(|tag| {
+            let wanted = version_tag(tag)?;
+            (actual.as_slice() < wanted.as_slice()).then(|| {
+                format!(
+                    "@{tag}: the target is version {}",
+                    self.version.as_deref().unwrap_or("?")
+                )
+            })
+        })
+    }
+}
+
+/// `kong-3.6+` → `[3, 6]`.
+fn version_tag(tag: &str) -> Option<Vec<u64>> {
+    parse_version(tag.strip_prefix("kong-")?.strip_suffix('+')?)
+}
+
+/// The leading dotted numbers of a version: `3.4.3.12-enterprise-edition` → `[3, 4, 3, 12]`.
+fn parse_version(version: &str) -> Option<Vec<u64>> {
+    let numbers: Vec<u64> = version
+        .split(|c: char| !c.is_ascii_digit() && c != '.')
+        .next()?
+        .split('.')
+        .map_while(|part| part.parse().ok())
+        .collect();
+    (!numbers.is_empty()).then_some(numbers)
+}
