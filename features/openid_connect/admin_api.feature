@@ -1,4 +1,4 @@
-@openid-connect @session
+@openid-connect @enterprise
 Feature: Re-configuring the plugin through the Admin API
   Kong's how-to turns on sessions by repeating a form field, which builds an array:
   `http -f patch :8001/plugins/<id> config.auth_methods=session config.auth_methods=password` answers with

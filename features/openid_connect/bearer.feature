@@ -1,4 +1,4 @@
-@openid-connect
+@openid-connect @enterprise
 Feature: Bearer tokens from the identity provider
   With `auth_methods: [bearer]` the plugin accepts an access token the client obtained from the identity provider
   itself: it verifies the JWT locally (signature by the provider's keys, issuer, expiry) and passes it upstream.

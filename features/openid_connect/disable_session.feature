@@ -1,4 +1,4 @@
-@openid-connect @session
+@openid-connect @enterprise
 Feature: Grants that must not create a session
   `config.disable_session` lists the grants that must not create a session. With `[password]`, Basic credentials
   still reach the upstream as a Bearer token, but the client gets no session cookie.

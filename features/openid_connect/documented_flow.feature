@@ -1,4 +1,4 @@
-@openid-connect @session
+@openid-connect @enterprise
 Feature: Session authentication with the OpenID Connect password grant
   Kong's openid-connect "Session authentication" how-to: the plugin with `auth_methods: [session, password]` and
   `client_auth: [client_secret_post]` on the service `openid-connect` (route `/`). Basic credentials make the

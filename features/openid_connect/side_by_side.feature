@@ -1,4 +1,4 @@
-@openid-connect @key-auth @session @request-termination
+@openid-connect @enterprise @key-auth @session @request-termination
 Feature: Key-auth and OpenID Connect side by side
   One gateway, both documented flows on different routes: the key-auth + session how-to on "/anything" and the
   OpenID Connect how-to on "/". Each route takes its own credentials and not the other's.

@@ -1,4 +1,4 @@
-@openid-connect @session
+@openid-connect @enterprise
 Feature: An expired access token is refreshed behind the session
   The session keeps the refresh token. Once the access token in it has expired, a request with only the session
   cookie makes the gateway run the refresh-token grant at the identity provider: the request still reaches the

@@ -1,4 +1,4 @@
-@openid-connect
+@openid-connect @enterprise
 Feature: Requests the plugin cannot authenticate
   With `auth_methods` restricted to session and password (as Kong's docs advise, so that there is no redirect to
   the identity provider), a wrong password and a request without credentials both get 401 with Kong's default

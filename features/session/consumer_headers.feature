@@ -1,4 +1,4 @@
-@key-auth @session
+@key-auth @session @request-termination
 Feature: The session restores the consumer for the upstream
   On a request that carries only the session cookie, the session plugin authenticates the consumer itself and
   sends the upstream the same headers key-auth would: X-Consumer-ID, X-Consumer-Username and
