@@ -1,10 +1,85 @@
 #!/usr/bin/env bash
 # The whole test suite, as the README documents it and as .ci/run calls it:
-# unit tests of every crate, the criterion benches in test mode (each runs once),
-# and the Gherkin conformance suite against the in-process reference gateway.
+# 1. unit tests of every crate, the criterion benches in test mode (each runs once),
+#    and the Gherkin conformance suite against the in-process reference gateway;
+# 2. the conformance suite a second time against the reference gateway started as a separate process from its
+#    binary, reached only through --proxy-url/--admin-url: the path a real Kong is tested by, run on every CI run.
+# Fails if either run fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash ci/setup.sh
 
 cargo test --workspace --all-targets --locked "$@"
+
+# ---- 2. against the gateway binary, as an external target ----
+cargo build -p gateway --locked
+target_dir="$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')"
+gateway_bin="${target_dir:-target}/debug/gateway"
+log_dir="${target_dir:-target}/conformance"
+mkdir -p "$log_dir"
+
+# A port nothing listens on (bash's /dev/tcp connect fails). The gateway binds it a moment later; if something
+# else took it meanwhile the gateway exits and the loop below tries other ports.
+free_port() {
+    local port
+    while :; do
+        port=$((20000 + RANDOM % 40000))
+        if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+            echo "$port"
+            return
+        fi
+    done
+}
+
+# Whether `GET /` of the Admin API on $1 answers 200 (plain bash: no curl needed).
+admin_answers() {
+    (
+        exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1
+        printf 'GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n' >&3
+        read -r -t 2 status_line <&3 || exit 1
+        [[ "$status_line" == "HTTP/1.1 200"* ]]
+    ) 2>/dev/null
+}
+
+gateway_pid=""
+stop_gateway() {
+    if [[ -n "$gateway_pid" ]]; then
+        kill "$gateway_pid" 2>/dev/null || true
+        wait "$gateway_pid" 2>/dev/null || true
+        gateway_pid=""
+    fi
+}
+trap stop_gateway EXIT
+
+started=""
+for attempt in 1 2 3 4 5; do
+    proxy_port="$(free_port)"
+    admin_port="$(free_port)"
+    [[ "$proxy_port" != "$admin_port" ]] || continue
+    "$gateway_bin" --proxy-listen "127.0.0.1:$proxy_port" --admin-listen "127.0.0.1:$admin_port" \
+        >"$log_dir/gateway.log" 2>&1 &
+    gateway_pid=$!
+    # Poll the Admin API with a deadline (10 s), never a fixed sleep.
+    deadline=$((SECONDS + 10))
+    while ((SECONDS < deadline)) && kill -0 "$gateway_pid" 2>/dev/null; do
+        if admin_answers "$admin_port"; then
+            started=yes
+            break
+        fi
+        sleep 0.05
+    done
+    [[ -n "$started" ]] && break
+    echo "ci/test.sh: the gateway did not answer on 127.0.0.1:$admin_port (attempt $attempt):" >&2
+    tail -n 5 "$log_dir/gateway.log" >&2 || true
+    stop_gateway
+done
+if [[ -z "$started" ]]; then
+    echo "ci/test.sh: could not start $gateway_bin" >&2
+    exit 1
+fi
+
+echo "ci/test.sh: conformance suite against the gateway binary (proxy :$proxy_port, Admin API :$admin_port)"
+cargo test -p steps --test conformance --locked -- \
+    --proxy-url "http://127.0.0.1:$proxy_port" --admin-url "http://127.0.0.1:$admin_port" \
+    --junit-report "$log_dir/junit-external.xml" --matrix-report "$log_dir/matrix-external.md"
