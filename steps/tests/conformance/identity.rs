@@ -207,7 +207,10 @@ impl Provider {
                             format!("cannot find a free port on {}: {e}", options.bind_host)
                         })?;
                     let public = options.url_for_gateway(port);
-                    rewrite = Some((public.clone(), format!("http://{port}")));
+                    rewrite = Some((
+                        public.clone(),
+                        format!("http://{}", options.harness_view(port)),
+                    ));
                     builder = builder.listen(port).public_url(public);
                 }
                 if short {

@@ -73,7 +73,20 @@ impl TargetOptions {
                 format!("http://[{host}]:{}", addr.port())
             }
             Some(host) => format!("http://{host}:{}", addr.port()),
-            None => format!("http://{addr}"),
+            None => format!("http://{}", self.harness_view(addr)),
+        }
+    }
+
+    /// `addr` as the harness itself connects to it: a wildcard bind (`0.0.0.0`) is reached on loopback.
+    pub fn harness_view(&self, addr: SocketAddr) -> SocketAddr {
+        match addr.ip() {
+            IpAddr::V4(ip) if ip.is_unspecified() => {
+                SocketAddr::new(Ipv4Addr::LOCALHOST.into(), addr.port())
+            }
+            IpAddr::V6(ip) if ip.is_unspecified() => {
+                SocketAddr::new(std::net::Ipv6Addr::LOCALHOST.into(), addr.port())
+            }
+            _ => addr,
         }
     }
 
