@@ -1,14 +1,20 @@
-//! `cargo test --test conformance`: runs every `.feature` under `features/` against the gateway under test (by
-//! default the reference gateway, started in-process on free ports, with an in-process echo upstream).
+//! `cargo test --test conformance`: runs every `.feature` under `features/` against the gateway under test: by
+//! default the reference gateway, started in-process on free ports; with `--proxy-url <url> --admin-url <url>`
+//! (or `CONFORMANCE_PROXY_URL`, `CONFORMANCE_ADMIN_URL`) any gateway with Kong's Admin API (see [`target`]). The
+//! echo upstream runs in-process either way, on `--bind-host`, and the gateway reaches it at `--upstream-host`.
+//!
+//! Before any scenario, a preflight asks the Admin API root for the gateway's version and plugins; a scenario
+//! whose tags need a plugin the target lacks, or a newer Kong (`@kong-3.6+`), is set apart as not applicable.
 //!
 //! Output: cucumber's console report, a JUnit XML report (`target/conformance/junit.xml` unless
-//! `--junit-report` says otherwise), and one last plain line `N passed, N failed` (then `, N skipped` and
-//! `, N not applicable` when some were) counting scenarios, since a `harness = false` target prints no libtest
-//! summary. The exit code is non-zero when a scenario failed or a feature did not parse.
+//! `--junit-report` says otherwise; not-applicable scenarios as `<skipped/>`), a conformance matrix in Markdown
+//! (`target/conformance/matrix.md`, `--matrix-report`), and one last plain line
+//! `N passed, N failed[, N skipped], N not applicable` counting scenarios, since a `harness = false` target prints
+//! no libtest summary. The exit code is non-zero when a scenario failed or a feature did not parse.
 //!
 //! Options go after `--`: cucumber's (`--name <regex>`, `--tags <expr>`, `--concurrency <n>`, `--fail-fast`,
-//! `-vv` to print the World of a failed step...) and this harness's (`--junit-report <path>`, and the identity
-//! provider of the `@openid-connect` scenarios, below). libtest's options
+//! `-vv` to print the World of a failed step...) and this harness's (the target and reports above, and the
+//! identity provider of the `@openid-connect` scenarios, below). libtest's options
 //! that `cargo test` users pass out of habit (`--nocapture`, `--test-threads=N`...) are ignored, and a bare filter
 //! (`cargo test --test conformance logout`) selects the scenarios whose name contains it (see [`libtest`]).
 //!
@@ -18,7 +24,7 @@
 //! <url> --idp-client-id <id> --idp-client-secret <secret> --idp-username <user> --idp-password <password>`. Each
 //! option has an environment variable (`CONFORMANCE_IDP`, `CONFORMANCE_IDP_ISSUER`, ...). Against a provider
 //! given by URL, scenarios tagged `@short-token-lifespan` cannot work (its token lifespans are its own): they are
-//! filtered out, and a line says how many and why; they are never counted as passed.
+//! not applicable too.
 
 mod admin;
 mod flows;
