@@ -333,7 +333,9 @@ async fn root(State(s): AppState) -> Response {
         "hostname": "reference-gateway",
         "server": { "name": "reference-gateway", "version": env!("CARGO_PKG_VERSION") },
         "plugins": { "available_on_server": available, "enabled_in_cluster": enabled },
-        "configuration": { "database": "off", "role": "traditional" },
+        // Not "off": Kong reports "off" for DB-less nodes, whose Admin API is read-only; this one
+        // keeps entities in memory and accepts writes like a database-backed node.
+        "configuration": { "database": "memory", "role": "traditional" },
     }))
 }
 

@@ -111,7 +111,9 @@ fn every_shipped_declarative_fixture_loads() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let mut loaded = 0;
     for dir in ["fixtures/config", "fixtures/kong/deck"] {
-        let Ok(entries) = std::fs::read_dir(root.join(dir)) else { continue };
+        let Ok(entries) = std::fs::read_dir(root.join(dir)) else {
+            continue;
+        };
         for entry in entries.flatten() {
             let path = entry.path();
             if path.extension().is_some_and(|e| e == "yaml" || e == "yml") {
