@@ -3,7 +3,9 @@ Feature: Re-configuring the plugin through the Admin API
   Kong's how-to turns on sessions by repeating a form field, which builds an array:
   `http -f patch :8001/plugins/<id> config.auth_methods=session config.auth_methods=password` answers with
   `"auth_methods": ["session","password"]`, and logging in then gives a session cookie.
+  (Tagged writable-admin-api: a DB-less Kong's Admin API refuses the PATCH; --provisioning declarative skips it.)
 
+  @writable-admin-api
   Scenario: Repeated form fields build the auth_methods array
     Given the documented OpenID Connect setup with:
       | auth_methods | ["password"] |

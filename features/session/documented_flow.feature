@@ -4,10 +4,13 @@ Feature: Authenticate consumers with the Key Auth and Session plugins
   consumer that request-termination refuses, and the session plugin on the same service. A valid key starts a
   session; from then on the session cookie alone is enough.
   (fixtures/config/key-auth-session.yaml is the same set-up as a declarative file.)
+  The validation is tagged preprovisioned: it also runs, un-namespaced, against that set-up loaded outside the
+  harness (--provisioning external, e.g. after `deck gateway sync fixtures/kong/deck/key-auth-session.yaml`).
 
   Background:
     Given the documented key-auth and session setup
 
+  @preprovisioned
   Scenario: The documented validation
     When I send a GET request to "/anything"
     Then the response is 403 with message "Forbidden"

@@ -6,6 +6,12 @@
 //! Before any scenario, a preflight asks the Admin API root for the gateway's version and plugins; a scenario
 //! whose tags need a plugin the target lacks, or a newer Kong (`@kong-3.6+`), is set apart as not applicable.
 //!
+//! Provisioning (`--provisioning`, `CONFORMANCE_PROVISIONING`, see [`target::Provisioning`]): `admin-api` (the
+//! default) creates each scenario's entities through the Admin API's entity endpoints; `declarative` (chosen
+//! automatically when the Admin API root reports `configuration.database` `"off"`, a DB-less Kong) sends each
+//! scenario's entities as one declarative document with `POST /config` and runs the scenarios one at a time;
+//! `external` provisions nothing and runs only `@preprovisioned` scenarios, every other being not applicable.
+//!
 //! Output: cucumber's console report, a JUnit XML report (`target/conformance/junit.xml` unless
 //! `--junit-report` says otherwise; not-applicable scenarios as `<skipped/>`), a conformance matrix in Markdown
 //! (`target/conformance/matrix.md`, `--matrix-report`), and one last plain line
@@ -49,7 +55,7 @@ use tracing_subscriber::EnvFilter;
 use identity::{ExternalIdp, IdpChoice, SHORT_TOKEN_LIFESPAN_TAG, Secret};
 use libtest::Invocation;
 use report::{JUnitCli, JUnitReport, Outcomes};
-use target::TargetOptions;
+use target::{Provisioning, TargetOptions};
 use world::{GatewayWorld, Suite};
 
 /// This harness's own options, next to cucumber's.
@@ -87,6 +93,19 @@ struct Custom {
         default_value = "127.0.0.1"
     )]
     bind_host: std::net::IpAddr,
+
+    /// How scenarios provision their entities: through the Admin API's entity endpoints (admin-api), as one
+    /// declarative document sent with POST /config (declarative: a DB-less Kong; scenarios then run one at a
+    /// time), or not at all (external: provisioned outside, e.g. by decK; only @preprovisioned scenarios run).
+    /// Default: declarative when the Admin API root reports configuration.database "off", else admin-api.
+    #[arg(
+        long,
+        env = "CONFORMANCE_PROVISIONING",
+        value_enum,
+        ignore_case = true,
+        value_name = "mode"
+    )]
+    provisioning: Option<Provisioning>,
 
     /// The identity provider of the OpenID Connect scenarios: in-process (default) or a real Keycloak in
     /// Docker, both with fixtures/idp/realm-kong.json.
@@ -160,6 +179,7 @@ impl Custom {
             external,
             bind_host: self.bind_host,
             upstream_host: self.upstream_host.clone().filter(|host| !host.is_empty()),
+            provisioning: self.provisioning,
         })
     }
 
@@ -255,6 +275,7 @@ async fn main() -> ExitCode {
     let idp_description = idp.describe();
     identity::choose(idp);
     let target_description = target_options.describe();
+    let chosen_provisioning = target_options.provisioning;
     target::choose(target_options);
 
     // Preflight, before any scenario: the backends start (and the in-process gateway, by default), and the
@@ -279,6 +300,22 @@ async fn main() -> ExitCode {
         info.database.as_deref().unwrap_or("unknown"),
         info.plugins.iter().cloned().collect::<Vec<_>>().join(", ")
     );
+    let provisioning = Provisioning::resolve(chosen_provisioning, &info);
+    target::choose_provisioning(provisioning);
+    let how = match (chosen_provisioning, provisioning) {
+        (Some(_), _) => "as asked",
+        (None, Provisioning::Declarative) => {
+            "the Admin API root reports configuration.database \"off\""
+        }
+        (None, _) => "the default",
+    };
+    print!("provisioning: {} ({how})", provisioning.name());
+    if provisioning == Provisioning::Declarative && opts.runner.concurrency != Some(1) {
+        // Each POST /config replaces every entity on the gateway: one scenario at a time.
+        opts.runner.concurrency = Some(1);
+        print!(", one scenario at a time");
+    }
+    println!();
 
     // Which scenarios run: those matching `--name`, `--tags` and libtest's positional filters, when given.
     // cucumber itself applies `--name` or `--tags` and then ignores a filter given in code, so the selection is
@@ -306,7 +343,10 @@ async fn main() -> ExitCode {
         if !wanted {
             return false;
         }
-        let reason = selection_info.not_applicable(scenario_tags()).or_else(|| {
+        let reason = provisioning
+            .not_applicable(scenario_tags())
+            .or_else(|| selection_info.not_applicable(scenario_tags()))
+            .or_else(|| {
             (skip_short_lifespans && scenario_tags().any(|tag| tag == SHORT_TOKEN_LIFESPAN_TAG))
                 .then(|| {
                     format!(

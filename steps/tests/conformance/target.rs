@@ -10,6 +10,11 @@
 //! * **Applicability** ([`TargetInfo::not_applicable`]): a scenario needs every plugin its tags name
 //!   ([`PLUGIN_TAGS`]) and, for a `@kong-X.Y+` tag, a gateway of version X.Y or later. A scenario the target
 //!   cannot run is set apart and reported as not applicable, never as passed.
+//! * **Provisioning** ([`Provisioning`], `--provisioning`): how scenarios get their entities. Through the Admin
+//!   API's entity endpoints (`admin-api`, Kong with a database); as one declarative document per scenario sent
+//!   with `POST /config` (`declarative`, Kong DB-less, whose Admin API is read-only; chosen automatically when
+//!   the Admin API root reports `configuration.database` `"off"`; scenarios then run one at a time); or not at
+//!   all (`external`: the entities were loaded outside, e.g. by decK, and only `@preprovisioned` scenarios run).
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -29,6 +34,84 @@ pub const PLUGIN_TAGS: [&str; 4] = [
     "openid-connect",
 ];
 
+/// The tag of scenarios that run against entities provisioned outside the harness (`--provisioning external`):
+/// the documented set-up of `fixtures/kong/deck/` and `fixtures/config/`, un-namespaced, and nothing more.
+pub const PREPROVISIONED_TAG: &str = "preprovisioned";
+
+/// The tag of scenarios that change an entity through the Admin API's entity endpoints and check its answer
+/// (`PATCH /plugins/{id}`), which a read-only (DB-less) Admin API refuses.
+pub const WRITABLE_ADMIN_API_TAG: &str = "writable-admin-api";
+
+/// How the scenarios' entities get onto the gateway (`--provisioning`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Provisioning {
+    /// Kong's entity endpoints (`POST /services`, `DELETE /plugins/{id}`...), scenarios concurrently, each in its
+    /// own namespace.
+    AdminApi,
+    /// The scenario's entities as one declarative document, sent whole with `POST /config` after each change
+    /// (Kong DB-less); scenarios run one at a time, since each `POST /config` replaces everything.
+    Declarative,
+    /// None: the entities were provisioned outside the harness (decK); only `@preprovisioned` scenarios run.
+    External,
+}
+
+impl Provisioning {
+    /// The option's value (`admin-api`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::AdminApi => "admin-api",
+            Self::Declarative => "declarative",
+            Self::External => "external",
+        }
+    }
+
+    /// The mode for a target whose Admin API root says `info`, unless `--provisioning` chose one: `declarative`
+    /// for a DB-less Kong (`configuration.database` `"off"`), `admin-api` otherwise.
+    pub fn resolve(chosen: Option<Self>, info: &TargetInfo) -> Self {
+        chosen.unwrap_or(if info.database.as_deref() == Some("off") {
+            Self::Declarative
+        } else {
+            Self::AdminApi
+        })
+    }
+
+    /// Why a scenario with `tags` cannot run in this mode, or `None` when it can.
+    pub fn not_applicable<'a>(self, tags: impl IntoIterator<Item = &'a String>) -> Option<String> {
+        let tags: Vec<&String> = tags.into_iter().collect();
+        match self {
+            Self::AdminApi => None,
+            Self::Declarative => tags.iter().any(|t| *t == WRITABLE_ADMIN_API_TAG).then(|| {
+                format!(
+                    "@{WRITABLE_ADMIN_API_TAG}: changes an entity through the Admin API's entity endpoints, and \
+                     --provisioning declarative loads whole declarative documents with POST /config (a DB-less \
+                     Admin API is read-only)"
+                )
+            }),
+            Self::External => (!tags.iter().any(|t| *t == PREPROVISIONED_TAG)).then(|| {
+                format!(
+                    "--provisioning external: the harness provisions nothing, and only @{PREPROVISIONED_TAG} \
+                     scenarios run against the entities provisioned outside (fixtures/kong/deck/)"
+                )
+            }),
+        }
+    }
+}
+
+static PROVISIONING: OnceLock<Provisioning> = OnceLock::new();
+
+/// Sets the provisioning mode of the run, once, after the preflight; later calls are ignored.
+pub fn choose_provisioning(mode: Provisioning) {
+    let _ = PROVISIONING.set(mode);
+}
+
+/// The provisioning mode of the run (`admin-api` unless [`choose_provisioning`] said otherwise).
+pub fn provisioning() -> Provisioning {
+    PROVISIONING
+        .get()
+        .copied()
+        .unwrap_or(Provisioning::AdminApi)
+}
+
 /// The tag of scenarios that use one of Kong's paid (Enterprise) plugins.
 pub const ENTERPRISE_TAG: &str = "enterprise";
 
@@ -41,6 +124,8 @@ pub struct TargetOptions {
     pub bind_host: IpAddr,
     /// The host the gateway uses to reach those backends; `None`: `bind_host`.
     pub upstream_host: Option<String>,
+    /// `--provisioning`; `None`: from the Admin API root ([`Provisioning::resolve`]).
+    pub provisioning: Option<Provisioning>,
 }
 
 /// A gateway that runs elsewhere.
@@ -56,6 +141,7 @@ impl Default for TargetOptions {
             external: None,
             bind_host: IpAddr::V4(Ipv4Addr::LOCALHOST),
             upstream_host: None,
+            provisioning: None,
         }
     }
 }

@@ -5,7 +5,10 @@
 //!   (proxy URL + Admin API URL), so the same scenarios can drive a gateway started elsewhere.
 //! * **Namespace**: each scenario appends its own short id to every entity name, key and route path it creates
 //!   (`alex` → `alex-1a2b3c4d`, `/anything` → `/anything-1a2b3c4d`), so scenarios run concurrently against one
-//!   gateway without seeing each other. Features keep the documented names; the World translates.
+//!   gateway without seeing each other. Features keep the documented names; the World translates. With
+//!   `--provisioning external` there is no namespace: the entities provisioned outside have the documented names.
+//! * **Provisioning** ([`Provisioner`]): through the Admin API's entity endpoints, or, with `--provisioning
+//!   declarative`, as the scenario's own declarative document sent with `POST /config` (see [`crate::target`]).
 //! * **Client**: an HTTP client with a cookie jar that behaves like curl's `--cookie-jar` / HTTPie's `--session`
 //!   (cookies from responses go back on later requests, expired ones are dropped), plus a client without a jar
 //!   for requests that carry a hand-made `Cookie` header. Redirects are not followed and no proxy is used.
@@ -29,9 +32,9 @@ use steps::EchoUpstream;
 use tokio::sync::OnceCell;
 use url::Url;
 
-use crate::admin::{self, Admin, AdminError};
+use crate::admin::{self, Admin, AdminError, Provisioner};
 use crate::identity::{self, Lifespan, Provider};
-use crate::target;
+use crate::target::{self, Provisioning};
 
 /// What a failing World operation returns; cucumber prints it as the step's failure.
 pub type Error = Box<dyn std::error::Error + Send + Sync>;
@@ -292,7 +295,11 @@ impl Reply {
 #[world(init = Self::new)]
 pub struct GatewayWorld {
     suite: &'static Suite,
-    namespace: String,
+    /// The suffix of the scenario's names; `None` with `--provisioning external`, whose entities have the
+    /// documented names.
+    namespace: Option<String>,
+    /// Provisions through the Admin API as `--provisioning` says.
+    provisioner: Provisioner,
     jar: Arc<CookieStoreMutex>,
     /// Sends the jar's cookies and stores the ones responses set.
     http: Client,
@@ -341,9 +348,12 @@ impl GatewayWorld {
     async fn try_new() -> Result<Self, Error> {
         let suite = Suite::get().await?;
         let jar = Arc::new(CookieStoreMutex::new(CookieStore::new()));
+        let mode = target::provisioning();
         Ok(Self {
             suite,
-            namespace: uuid::Uuid::new_v4().simple().to_string()[..8].to_owned(),
+            namespace: (mode != Provisioning::External)
+                .then(|| uuid::Uuid::new_v4().simple().to_string()[..8].to_owned()),
+            provisioner: Provisioner::new(&suite.admin, mode),
             http: proxy_client().cookie_provider(Arc::clone(&jar)).build()?,
             jar,
             service: None,
@@ -361,21 +371,20 @@ impl GatewayWorld {
         })
     }
 
-    /// The gateway's Admin API.
-    fn admin(&self) -> &'static Admin {
-        &self.suite.admin
-    }
-
     /// `name` in this scenario's namespace.
     pub fn ns(&self, name: &str) -> String {
-        format!("{name}-{}", self.namespace)
+        match &self.namespace {
+            Some(namespace) => format!("{name}-{namespace}"),
+            None => name.to_owned(),
+        }
     }
 
     /// A route path in this scenario's namespace: `/anything` → `/anything-1a2b3c4d`.
     fn ns_route(&self, path: &str) -> String {
-        match path.trim_end_matches('/') {
-            "" => format!("/{}", self.namespace),
-            trimmed => self.ns(trimmed),
+        match (path.trim_end_matches('/'), &self.namespace) {
+            (_, None) => path.to_owned(),
+            ("", Some(namespace)) => format!("/{namespace}"),
+            (trimmed, Some(_)) => self.ns(trimmed),
         }
     }
 
@@ -416,12 +425,14 @@ impl GatewayWorld {
         upstream_path: &str,
     ) -> Result<(), Error> {
         let url = format!("{}{upstream_path}", self.suite.upstream_url);
-        let service = self.admin().create_service(&self.ns(name), &url).await?;
+        let name = self.ns(name);
+        let service = self.provisioner.create_service(&name, &url).await?;
         self.created.push(format!("/services/{service}"));
         let namespaced = self.ns_route(path);
+        let route = self.ns(route);
         let route = self
-            .admin()
-            .create_route(&service, &self.ns(route), &[&namespaced])
+            .provisioner
+            .create_route(&service, &route, &[&namespaced])
             .await?;
         self.created.push(format!("/routes/{route}"));
         self.routes.push((path.to_owned(), namespaced));
@@ -431,7 +442,8 @@ impl GatewayWorld {
 
     /// A consumer named `username` (namespaced).
     pub async fn create_consumer(&mut self, username: &str) -> Result<(), Error> {
-        let id = self.admin().create_consumer(&self.ns(username)).await?;
+        let namespaced = self.ns(username);
+        let id = self.provisioner.create_consumer(&namespaced).await?;
         self.created.push(format!("/consumers/{id}"));
         self.consumers.insert(
             username.to_owned(),
@@ -447,10 +459,8 @@ impl GatewayWorld {
     pub async fn create_key(&mut self, username: &str, key: &str) -> Result<(), Error> {
         let consumer_id = self.consumer(username)?.id.clone();
         // Deleting the consumer deletes its credentials, so the credential is not added to `created`.
-        let credential = self
-            .admin()
-            .create_key_auth(&consumer_id, &self.ns(key))
-            .await?;
+        let key = self.ns(key);
+        let credential = self.provisioner.create_key_auth(&consumer_id, &key).await?;
         if let Some(consumer) = self.consumers.get_mut(username) {
             consumer.credential = Some(credential);
         }
@@ -469,7 +479,7 @@ impl GatewayWorld {
         if let Some(username) = consumer {
             plugin["consumer"] = json!({ "id": self.consumer(username)?.id });
         }
-        let id = match self.admin().create_plugin(&plugin).await {
+        let id = match self.provisioner.create_plugin(&plugin).await {
             Ok(id) => id,
             Err(error) => {
                 if let AdminError::Status { body, .. } = &error
@@ -494,7 +504,7 @@ impl GatewayWorld {
             .plugins
             .get(name)
             .ok_or_else(|| format!("the scenario has no {name} plugin"))?;
-        self.admin()
+        self.provisioner
             .update_plugin(id, &json!({ "config": config }))
             .await?;
         Ok(())
@@ -504,7 +514,15 @@ impl GatewayWorld {
     /// `/anything`; consumer `alex` with key `hello_world`; key-auth with the anonymous consumer
     /// `anonymous_users`; session with `storage: kong` and `cookie_secure: false`; request-termination 403
     /// `Forbidden` for the anonymous consumer.
+    ///
+    /// With `--provisioning external` the set-up is already on the gateway, un-namespaced
+    /// (`fixtures/kong/deck/key-auth-session.yaml`): the scenario only learns its route.
     pub async fn documented_setup(&mut self) -> Result<(), Error> {
+        if target::provisioning() == Provisioning::External {
+            self.routes
+                .push(("/anything".to_owned(), "/anything".to_owned()));
+            return Ok(());
+        }
         self.create_service("example-service", "example-route", "/anything")
             .await?;
         self.create_consumer("alex").await?;
@@ -564,19 +582,16 @@ impl GatewayWorld {
             .plugins
             .get(name)
             .ok_or_else(|| format!("the scenario has no {name} plugin"))?;
-        let answer = self.admin().update_plugin_form(id, form).await?;
+        let answer = self.provisioner.update_plugin_form(id, form).await?;
         self.admin_answer = Some(answer);
         Ok(())
     }
 
     /// Deletes what the scenario created, newest first. Failures are only logged: the scenario's verdict is in.
+    /// With `--provisioning declarative`, an empty declarative document replaces the scenario's.
     pub async fn clean_up(&mut self) {
-        let admin = self.admin();
-        for path in self.created.drain(..).rev() {
-            if let Err(error) = admin.delete(&path).await {
-                tracing::warn!(%error, "clean-up failed");
-            }
-        }
+        let created: Vec<String> = self.created.drain(..).rev().collect();
+        self.provisioner.clean_up(created).await;
     }
 
     // ---- what the scenario knows ----
