@@ -4,7 +4,8 @@
 #    and the Gherkin conformance suite against the in-process reference gateway;
 # 2. the conformance suite a second time against the reference gateway started as a separate process from its
 #    binary, reached only through --proxy-url/--admin-url: the path a real Kong is tested by, run on every CI run.
-# Fails if either run fails.
+# 3. the same again with declarative provisioning (POST /config), the path for Kong DB-less.
+# Fails if any run fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -83,3 +84,11 @@ echo "ci/test.sh: conformance suite against the gateway binary (proxy :$proxy_po
 cargo test -p steps --test conformance --locked -- \
     --proxy-url "http://127.0.0.1:$proxy_port" --admin-url "http://127.0.0.1:$admin_port" \
     --junit-report "$log_dir/junit-external.xml" --matrix-report "$log_dir/matrix-external.md"
+
+# The same binary as a read-only-style target: every scenario provisioned by POST /config of its declarative
+# document (Kong DB-less's way), one scenario at a time.
+echo "ci/test.sh: conformance suite against the gateway binary, declarative provisioning (POST /config)"
+cargo test -p steps --test conformance --locked -- \
+    --proxy-url "http://127.0.0.1:$proxy_port" --admin-url "http://127.0.0.1:$admin_port" \
+    --provisioning declarative \
+    --junit-report "$log_dir/junit-declarative.xml" --matrix-report "$log_dir/matrix-declarative.md"
