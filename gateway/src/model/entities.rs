@@ -147,11 +147,7 @@ impl Service {
         if svc.port == Some(0) {
             errors.push("port", "value should be between 0 and 65535");
         }
-        if errors.is_empty() {
-            Ok(svc)
-        } else {
-            Err(errors)
-        }
+        errors.into_result().map(|()| svc)
     }
 
     /// The upstream base URL, e.g. `http://127.0.0.1:9080/anything`.
@@ -308,11 +304,7 @@ impl Route {
                 format!("must set one of 'methods', 'hosts', 'headers', 'paths' when 'protocols' is '{proto}'"),
             );
         }
-        if errors.is_empty() {
-            Ok(route)
-        } else {
-            Err(errors)
-        }
+        errors.into_result().map(|()| route)
     }
 }
 

@@ -46,6 +46,11 @@ impl SchemaViolation {
         self.errors.is_empty()
     }
 
+    /// `Ok(())` when no error was recorded, else the violation.
+    pub fn into_result(self) -> Result<(), Self> {
+        if self.is_empty() { Ok(()) } else { Err(self) }
+    }
+
     /// Puts every path under `prefix` (e.g. `config`).
     #[must_use]
     pub fn prefixed(mut self, prefix: &str) -> Self {

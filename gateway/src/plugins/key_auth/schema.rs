@@ -45,10 +45,6 @@ impl Schema for Config {
                 errors.push(format!("key_names.{}", i + 1), msg);
             }
         }
-        if errors.is_empty() {
-            Ok(())
-        } else {
-            Err(errors)
-        }
+        errors.into_result()
     }
 }

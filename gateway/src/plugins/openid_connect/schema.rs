@@ -8,11 +8,12 @@
 
 use std::fmt;
 use std::marker::PhantomData;
-use std::sync::{Arc, LazyLock};
+use std::sync::LazyLock;
 
 use serde::de::{self, DeserializeOwned, Deserializer, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 
+use crate::plugins::session::schema::{SameSite, StorageKind};
 use crate::plugins::{Deps, Schema};
 use crate::schema::{REQUIRED_FIELD_MISSING, SchemaViolation};
 use crate::session::{SessionConfig, SessionHeader, SessionKey};
@@ -132,35 +133,6 @@ pub enum ConsumerBy {
     CustomId,
 }
 
-/// `session_cookie_same_site`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum SameSite {
-    Strict,
-    Lax,
-    None,
-    Default,
-}
-
-impl SameSite {
-    fn as_str(self) -> &'static str {
-        match self {
-            Self::Strict => "Strict",
-            Self::Lax => "Lax",
-            Self::None => "None",
-            Self::Default => "Default",
-        }
-    }
-}
-
-/// `session_storage`: `cookie` (Kong's default), or `kong`, this gateway's server-side store
-/// (the one the `session` plugin's `storage: kong` uses). Kong's `memcache`/`redis` are not offered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum SessionStorage {
-    Cookie,
-    Kong,
-}
-
 /// `logout_methods` entries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum LogoutMethod {
@@ -246,7 +218,8 @@ pub struct Config {
     pub session_remember_cookie_name: String,
     pub session_remember_rolling_timeout: u64,
     pub session_remember_absolute_timeout: u64,
-    pub session_storage: SessionStorage,
+    /// `cookie` (Kong's default) or `kong`, this gateway's server-side store; Kong's `memcache`/`redis` are not offered.
+    pub session_storage: StorageKind,
     pub session_audience: String,
     pub session_request_headers: Option<Vec<SessionHeader>>,
     pub session_response_headers: Option<Vec<SessionHeader>>,
@@ -309,7 +282,7 @@ impl Default for Config {
             session_remember_cookie_name: "remember".to_owned(),
             session_remember_rolling_timeout: 604_800,
             session_remember_absolute_timeout: 2_592_000,
-            session_storage: SessionStorage::Cookie,
+            session_storage: StorageKind::Cookie,
             session_audience: "default".to_owned(),
             session_request_headers: None,
             session_response_headers: None,
@@ -378,11 +351,7 @@ impl Schema for Config {
         if !self.session_cookie_path.starts_with('/') {
             errors.push("session_cookie_path", "should start with: /");
         }
-        if errors.is_empty() {
-            Ok(())
-        } else {
-            Err(errors)
-        }
+        errors.into_result()
     }
 }
 
@@ -452,10 +421,7 @@ impl Config {
         cfg.remember_absolute_timeout = self.session_remember_absolute_timeout;
         cfg.request_headers = self.session_request_headers.clone().unwrap_or_default();
         cfg.response_headers = self.session_response_headers.clone().unwrap_or_default();
-        cfg.storage = match self.session_storage {
-            SessionStorage::Cookie => None,
-            SessionStorage::Kong => Some(Arc::clone(&deps.session_storage)),
-        };
+        cfg.storage = self.session_storage.storage(deps);
         cfg.finish()
     }
 }

@@ -55,10 +55,6 @@ impl Schema for Config {
         if self.echo && (self.content_type.is_some() || self.body.is_some()) {
             errors.push("@entity", ECHO_WITH_BODY);
         }
-        if errors.is_empty() {
-            Ok(())
-        } else {
-            Err(errors)
-        }
+        errors.into_result()
     }
 }

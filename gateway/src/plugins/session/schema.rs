@@ -9,7 +9,7 @@ use serde_json::Value;
 use crate::plugins::{Deps, Schema};
 use crate::schema::SchemaViolation;
 use crate::session::codec::SessionKey;
-use crate::session::{SessionConfig, SessionHeader};
+use crate::session::{SessionConfig, SessionHeader, Storage};
 
 /// Kong's default secret: 32 random bytes, base64 with `/ + =` replaced by a random digit,
 /// upper-case and lower-case letter (`schema.lua` lines 55-60). One per process, as in Kong.
@@ -39,22 +39,54 @@ static DEFAULT_SECRET: LazyLock<String> = LazyLock::new(|| {
         .collect()
 });
 
-/// `cookie_same_site`.
+/// `cookie_same_site` (and `openid-connect`'s `session_cookie_same_site`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum SameSite {
     Strict,
-    #[serde(alias = "off")]
     Lax,
     None,
     Default,
 }
 
-/// `storage`.
+impl SameSite {
+    /// The attribute value, printed as given (`Default` prints `SameSite=Default`).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Strict => "Strict",
+            Self::Lax => "Lax",
+            Self::None => "None",
+            Self::Default => "Default",
+        }
+    }
+}
+
+/// `storage` (and `openid-connect`'s `session_storage`): state in the cookie, or server-side in
+/// the gateway's session store (Kong's `kong` storage).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum StorageKind {
     Cookie,
     Kong,
+}
+
+impl StorageKind {
+    /// The server-side store to use, or `None` for cookie storage.
+    pub fn storage(self, deps: &Deps) -> Option<Arc<Storage>> {
+        match self {
+            Self::Cookie => None,
+            Self::Kong => Some(Arc::clone(&deps.session_storage)),
+        }
+    }
+}
+
+/// Accepts the pre-3.2 value `"off"` as `Lax`, as Kong's `cookie_samesite` shorthand does.
+fn same_site_or_off<'de, D: serde::Deserializer<'de>>(d: D) -> Result<SameSite, D::Error> {
+    use serde::de::IntoDeserializer;
+    let value = String::deserialize(d)?;
+    if value == "off" {
+        return Ok(SameSite::Lax);
+    }
+    SameSite::deserialize(value.into_deserializer())
 }
 
 /// `logout_methods` entries.
@@ -82,7 +114,7 @@ pub struct Config {
     pub cookie_name: String,
     pub cookie_path: String,
     pub cookie_domain: Option<String>,
-    #[serde(alias = "cookie_samesite")]
+    #[serde(alias = "cookie_samesite", deserialize_with = "same_site_or_off")]
     pub cookie_same_site: SameSite,
     #[serde(alias = "cookie_httponly")]
     pub cookie_http_only: bool,
@@ -154,23 +186,13 @@ impl Schema for Config {
         if !self.cookie_path.starts_with('/') {
             errors.push("cookie_path", "should start with: /");
         }
-        if errors.is_empty() {
-            Ok(())
-        } else {
-            Err(errors)
-        }
+        errors.into_result()
     }
 }
 
 impl Config {
     /// The library options Kong passes to `resty.session.open` (`session.lua` lines 26-48).
     pub fn library_config(&self, deps: &Deps) -> SessionConfig {
-        let same_site = match self.cookie_same_site {
-            SameSite::Strict => "Strict",
-            SameSite::Lax => "Lax",
-            SameSite::None => "None",
-            SameSite::Default => "Default",
-        };
         let mut cfg = SessionConfig::new(SessionKey::from_secret(&self.secret));
         cfg.audience = self.audience.clone();
         cfg.idling_timeout = self.idling_timeout;
@@ -180,7 +202,7 @@ impl Config {
         cfg.cookie_name = self.cookie_name.clone();
         cfg.cookie_path = self.cookie_path.clone();
         cfg.cookie_domain = self.cookie_domain.clone();
-        cfg.cookie_same_site = same_site.to_owned();
+        cfg.cookie_same_site = self.cookie_same_site.as_str().to_owned();
         cfg.cookie_http_only = self.cookie_http_only;
         cfg.cookie_secure = self.cookie_secure;
         cfg.remember = self.remember;
@@ -189,10 +211,7 @@ impl Config {
         cfg.remember_absolute_timeout = self.remember_absolute_timeout;
         cfg.response_headers = self.response_headers.clone().unwrap_or_default();
         cfg.request_headers = self.request_headers.clone().unwrap_or_default();
-        cfg.storage = match self.storage {
-            StorageKind::Cookie => None,
-            StorageKind::Kong => Some(Arc::clone(&deps.session_storage)),
-        };
+        cfg.storage = self.storage.storage(deps);
         cfg.finish()
     }
 }

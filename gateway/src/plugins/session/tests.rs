@@ -280,4 +280,14 @@ fn session_cannot_be_scoped_to_a_consumer_and_defaults_match_kong() {
         (Some(60), Some("Lax"))
     );
     assert_eq!(legacy["cookie_http_only"], false);
+    let bad = crate::plugins::normalize_config(
+        "session",
+        serde_json::json!({"cookie_same_site": "Bogus"}),
+        crate::schema::Source::Json,
+    )
+    .unwrap_err();
+    assert_eq!(
+        bad.message(),
+        "schema violation (config.cookie_same_site: expected one of: Strict, Lax, None, Default)"
+    );
 }
