@@ -56,7 +56,7 @@ pub async fn handle(
         tracing::debug!(method = %parts.method, path = parts.uri.path(), "no route matched");
         return exit_response(ProxyError::NoRoute.into_exit(&id));
     };
-    let prefix = found.prefix.map(str::to_owned);
+    let prefix = found.prefix;
     let compiled = &snapshot.routes[found.route];
     let (route_id, service_id) = (Arc::clone(&compiled.id), compiled.service_id.clone());
     let mut ctx = Ctx::new(
@@ -97,7 +97,7 @@ pub async fn handle(
             None => exit_response(ProxyError::NoService.into_exit(ctx.request_id())),
             Some(service) => match shared
                 .upstream
-                .forward(&mut ctx, service, &compiled.route, prefix.as_deref())
+                .forward(&mut ctx, service, &compiled.route, prefix)
                 .await
             {
                 Ok(resp) => resp,
