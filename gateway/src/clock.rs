@@ -37,11 +37,6 @@ impl Clock {
         }
     }
 
-    /// Unix time in milliseconds (for `created_at`-style fields that need no injection).
-    pub fn now_millis(&self) -> u64 {
-        self.now() * 1000
-    }
-
     /// Moves a manual clock forward by `secs`. Does nothing on the system clock.
     pub fn advance(&self, secs: i64) {
         if let Some(offset) = &self.offset {

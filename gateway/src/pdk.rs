@@ -143,11 +143,6 @@ impl PluginState {
         let i = self.slots.iter().position(|s| s.is::<T>())?;
         self.slots.swap_remove(i).downcast::<T>().ok().map(|b| *b)
     }
-
-    /// Borrows the value of type `T`, if any.
-    pub fn get<T: Send + Sync + 'static>(&self) -> Option<&T> {
-        self.slots.iter().find_map(|s| s.downcast_ref::<T>())
-    }
 }
 
 /// Everything about one proxied request that plugins read and change.

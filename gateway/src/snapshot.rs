@@ -99,18 +99,6 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    /// An empty configuration (every request gets Kong's "no Route matched").
-    pub fn empty() -> Self {
-        Self {
-            router: Router::default(),
-            routes: Vec::new(),
-            consumers: HashMap::new(),
-            consumers_by_username: HashMap::new(),
-            consumers_by_custom_id: HashMap::new(),
-            keys: HashMap::new(),
-        }
-    }
-
     /// Compiles `db`; fails only if a stored plugin config no longer builds.
     pub fn compile(db: &Db, deps: &Deps) -> Result<Self, SchemaViolation> {
         let consumers: HashMap<String, Arc<Consumer>> = db

@@ -21,19 +21,6 @@ pub enum Endpoint {
     Plugins,
 }
 
-impl Endpoint {
-    /// Kong's table name, used in error messages.
-    pub fn table(self) -> &'static str {
-        match self {
-            Self::Services => "services",
-            Self::Routes => "routes",
-            Self::Consumers => "consumers",
-            Self::KeyAuths => "keyauth_credentials",
-            Self::Plugins => "plugins",
-        }
-    }
-}
-
 /// Why a write or a lookup failed; `admin::error` turns it into Kong's JSON.
 #[derive(Debug, Clone, PartialEq)]
 pub enum DbError {

@@ -149,17 +149,6 @@ impl Service {
         }
         errors.into_result().map(|()| svc)
     }
-
-    /// The upstream base URL, e.g. `http://127.0.0.1:9080/anything`.
-    pub fn base_url(&self) -> String {
-        format!(
-            "{}://{}:{}{}",
-            self.protocol,
-            self.host.as_deref().unwrap_or_default(),
-            self.port.unwrap_or(80),
-            self.path.as_deref().unwrap_or("")
-        )
-    }
 }
 
 /// Replaces `url` in a service body with its parts, as Kong's `services.lua` shorthand does.
