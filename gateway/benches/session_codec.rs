@@ -9,8 +9,8 @@ use std::hint::black_box;
 use std::sync::Arc;
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
-use gateway::session::codec::{self, CookieKind, HeaderCheck, SealParams, SessionKey};
-use gateway::session::{Session, SessionConfig};
+use gateway::resty_session::codec::{self, CookieKind, HeaderCheck, SealParams, SessionKey};
+use gateway::resty_session::{Session, SessionConfig};
 use serde_json::Value;
 
 const SECRET: &str = "bench-secret-do-not-use";

@@ -13,9 +13,9 @@ pub mod model;
 pub mod pdk;
 pub mod plugins;
 pub mod proxy;
+pub mod resty_session;
 pub mod router;
 pub mod schema;
-pub mod session;
 pub mod snapshot;
 pub mod state;
 #[cfg(test)]

@@ -23,7 +23,7 @@ use crate::schema::{SchemaViolation, Source};
 #[derive(Clone, Debug)]
 pub struct Deps {
     /// Server-side session storage shared by every `storage: kong` session config.
-    pub session_storage: Arc<crate::session::storage::Storage>,
+    pub session_storage: Arc<crate::resty_session::storage::Storage>,
     /// The HTTP client and per-issuer discovery/JWKS caches of `openid-connect`, kept across
     /// config changes.
     pub openid_connect: Arc<openid_connect::Registry>,
@@ -33,8 +33,8 @@ impl Deps {
     /// One gateway node's dependencies: in-memory session storage and a fresh OpenID Connect registry.
     pub fn in_memory() -> Self {
         Self {
-            session_storage: Arc::new(crate::session::storage::Storage::Memory(
-                crate::session::MemoryStore::new(),
+            session_storage: Arc::new(crate::resty_session::storage::Storage::Memory(
+                crate::resty_session::MemoryStore::new(),
             )),
             openid_connect: Arc::new(openid_connect::Registry::new()),
         }

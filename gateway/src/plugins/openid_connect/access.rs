@@ -23,7 +23,7 @@ use super::jwt::{self, ClaimCheck, JwtError};
 use super::schema::{AuthMethod, ClientAuth, Config, ConsumerBy, LogoutMethod, ParamType};
 use crate::model::Consumer;
 use crate::pdk::{Credential, Ctx, Exit, Flow, QueryArg, headers};
-use crate::session::Session;
+use crate::resty_session::Session;
 use crate::snapshot::Snapshot;
 
 /// 502: the identity provider refused the connection, failed TLS, or could not be resolved.

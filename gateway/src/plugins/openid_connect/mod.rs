@@ -82,7 +82,7 @@ use http::{HeaderName, HeaderValue};
 
 use crate::pdk::{Ctx, Flow};
 use crate::plugins::{Deps, Plugin};
-use crate::session::SessionConfig;
+use crate::resty_session::SessionConfig;
 
 pub use discovery::Registry;
 pub use schema::Config;

@@ -8,7 +8,7 @@ use serde_json::Value;
 use super::schema::LogoutMethod;
 use super::{SessionPlugin, State};
 use crate::pdk::{Credential, Ctx, Exit, Flow, headers};
-use crate::session::Session;
+use crate::resty_session::Session;
 
 /// Opens the session; on a valid one: logout, consumer check, renewal, authentication.
 pub async fn execute(plugin: &SessionPlugin, ctx: &mut Ctx) -> Flow {

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use super::access::{append_cookies, cookie_header};
 use super::{SessionPlugin, State};
 use crate::pdk::Ctx;
-use crate::session::Session;
+use crate::resty_session::Session;
 
 /// Saves a session for the authenticated consumer unless a matching one already authenticated.
 pub async fn execute(plugin: &SessionPlugin, ctx: &mut Ctx, response: &mut http::response::Parts) {

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use crate::pdk::{Ctx, Flow};
 use crate::plugins::{Deps, Plugin};
-use crate::session::{Session, SessionConfig};
+use crate::resty_session::{Session, SessionConfig};
 
 pub use schema::Config;
 

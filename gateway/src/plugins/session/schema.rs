@@ -8,8 +8,8 @@ use serde_json::Value;
 
 use crate::plugins::{Deps, Schema};
 use crate::schema::SchemaViolation;
-use crate::session::codec::SessionKey;
-use crate::session::{SessionConfig, SessionHeader, Storage};
+use crate::resty_session::codec::SessionKey;
+use crate::resty_session::{SessionConfig, SessionHeader, Storage};
 
 /// Kong's default secret: 32 random bytes, base64 with `/ + =` replaced by a random digit,
 /// upper-case and lower-case letter (`schema.lua` lines 55-60). One per process, as in Kong.
