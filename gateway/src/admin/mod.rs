@@ -135,7 +135,7 @@ impl<S: Send + Sync> FromRequest<S> for Input {
         }
         if content_type.starts_with("application/x-www-form-urlencoded") {
             return Ok(Self {
-                value: form::decode(&bytes),
+                value: form::decode(&bytes).map_err(|e| AdminError::BadRequest(e.to_string()))?,
                 source: Source::Form,
             });
         }

@@ -208,3 +208,24 @@ async fn root_reports_version_and_plugins() {
         (StatusCode::OK, json!(true))
     );
 }
+
+#[tokio::test]
+async fn hostile_form_bodies_get_400_with_kongs_message_and_change_nothing() {
+    let app = app();
+    let deep = format!("name=s&{}=1", vec!["a"; 15_000].join("."));
+    let (status, body) = call(&app, "POST", "/services", form(&deep)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        body["message"].as_str().unwrap().contains("nested"),
+        "{body}"
+    );
+
+    let many: Vec<String> = (0..1001).map(|i| format!("tags={i}")).collect();
+    let body_text = format!("name=s&url=http://127.0.0.1:9&{}", many.join("&"));
+    let (status, body) = call(&app, "POST", "/services", form(&body_text)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body, json!({"message": "Too many arguments"}));
+
+    let (_, list) = call(&app, "GET", "/services", None).await;
+    assert_eq!(list["data"], json!([]));
+}

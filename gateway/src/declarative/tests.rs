@@ -124,3 +124,24 @@ fn every_shipped_declarative_fixture_loads() {
     }
     assert!(loaded >= 2, "expected the shipped fixtures, found {loaded}");
 }
+
+#[test]
+fn deeply_nested_documents_are_refused_without_overflowing_the_stack() {
+    // YAML flow sequences and JSON arrays 100,000 levels deep: the parsers' depth budgets refuse them
+    // (serde-saphyr's `max_depth` 64, serde_json's recursion limit 128) with an error, never a crash.
+    let depth = 100_000;
+    let yaml = format!(
+        "_format_version: \"3.0\"\ntags: {}{}\n",
+        "[".repeat(depth),
+        "]".repeat(depth)
+    );
+    let err = parse_bytes(yaml.as_bytes(), "deep.yml", 0).unwrap_err();
+    assert!(err.to_string().contains("deep.yml"), "{err}");
+    let json = format!(
+        "{{\"_format_version\": \"3.0\", \"tags\": {}{}}}",
+        "[".repeat(depth),
+        "]".repeat(depth)
+    );
+    let err = parse_bytes(json.as_bytes(), "deep.json", 0).unwrap_err();
+    assert!(err.to_string().contains("deep.json"), "{err}");
+}

@@ -185,7 +185,8 @@ fn patch_with_form_fields_builds_arrays_and_keeps_other_config() {
         .unwrap();
     let patch = crate::admin::form::decode(
         b"config.key_names=one&config.key_names=two&config.run_on_preflight=false",
-    );
+    )
+    .unwrap();
     let updated = db
         .update_plugin(&p.id, patch, Source::Form, NOW + 5)
         .unwrap();
