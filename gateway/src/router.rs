@@ -2,6 +2,10 @@
 //! (methods, hosts, path prefixes); among matches, routes with more conditions win, then the
 //! longest path, then the oldest route. Compiled once per configuration.
 
+mod normalize;
+
+pub use normalize::normalize as normalize_path;
+
 use crate::model::Route;
 
 /// One (route, path) pair in match order.
@@ -38,7 +42,10 @@ impl Router {
             let hosts = r.hosts.clone().filter(|h| !h.is_empty());
             let categories = usize::from(methods.is_some()) + usize::from(hosts.is_some());
             let paths: Vec<Option<String>> = match &r.paths {
-                Some(p) if !p.is_empty() => p.iter().cloned().map(Some).collect(),
+                Some(p) if !p.is_empty() => p
+                    .iter()
+                    .map(|path| Some(normalize_path(path).into_owned()))
+                    .collect(),
                 _ => vec![None],
             };
             for path in paths {

@@ -33,6 +33,17 @@ fn exit_response(exit: Exit) -> Response<Body> {
     resp
 }
 
+/// `uri` with its path replaced (scheme, authority and query kept).
+fn with_path(uri: &http::Uri, path: &str) -> Option<http::Uri> {
+    let path_and_query = match uri.query() {
+        Some(query) => format!("{path}?{query}"),
+        None => path.to_owned(),
+    };
+    let mut parts = uri.clone().into_parts();
+    parts.path_and_query = Some(path_and_query.parse().ok()?);
+    http::Uri::from_parts(parts).ok()
+}
+
 /// Handles one proxied request. Never panics and never fails: errors become Kong's responses.
 pub async fn handle(
     shared: Arc<Shared>,
@@ -42,7 +53,18 @@ pub async fn handle(
     shared.count_request();
     let snapshot = shared.snapshot.load_full();
     let now = shared.clock.now();
-    let (parts, body) = req.into_parts();
+    let (mut parts, body) = req.into_parts();
+    // Route on, and forward, the normalised path (Kong's `normalize` + `escape`).
+    if let std::borrow::Cow::Owned(path) = crate::router::normalize_path(parts.uri.path()) {
+        match with_path(&parts.uri, &path) {
+            Some(uri) => parts.uri = uri,
+            None => {
+                let id = uuid::Uuid::new_v4().simple().to_string();
+                let err = ProxyError::BadRequest("unparsable normalised path".to_owned());
+                return exit_response(err.into_exit(&id));
+            }
+        }
+    }
     let host = parts
         .headers
         .get(http::header::HOST)

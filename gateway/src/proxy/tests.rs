@@ -109,3 +109,38 @@ async fn a_silent_upstream_times_out_with_a_504() {
     );
     held.abort();
 }
+
+/// An open `/pub` route and a `/priv` route behind key-auth, on one upstream.
+fn pub_and_priv(up: std::net::SocketAddr) -> String {
+    format!(
+        "_format_version: \"3.0\"\nservices:\n  - name: s\n    url: http://{up}\n    routes:\n      - name: pub\n        paths: [/pub]\n        strip_path: false\n      - name: priv\n        paths: [/priv]\n        strip_path: false\nplugins:\n  - name: key-auth\n    route: priv\n"
+    )
+}
+
+#[tokio::test]
+async fn dot_segments_cannot_leave_an_open_route_for_a_protected_one() {
+    let up = echo_upstream().await;
+    let gw = shared(&pub_and_priv(up));
+    for path in [
+        "/pub/../priv/secret",
+        "/pub/%2e%2e/priv/secret",
+        "/pub/%2E%2e/priv/secret",
+        "/pub/.%2e/priv/secret",
+        "//pub/..//priv/secret",
+        "/pub/./../priv/secret",
+    ] {
+        let resp = send(&gw, request("GET", path, &[])).await;
+        assert_eq!(
+            resp.status(),
+            401,
+            "{path} must be routed to /priv (key-auth)"
+        );
+    }
+    // Still under /pub: forwarded normalised.
+    let seen = json_body(&send(&gw, request("GET", "/pub/a/../b/./c", &[])).await);
+    assert_eq!(seen["path"], "/pub/b/c");
+    // Double encoding is decoded once: a literal `%2e%2e` segment, not a dot segment.
+    let resp = send(&gw, request("GET", "/pub/%252e%252e/priv/secret", &[])).await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(json_body(&resp)["path"], "/pub/%252e%252e/priv/secret");
+}
