@@ -9,6 +9,7 @@ pub mod admin;
 pub mod clock;
 pub mod declarative;
 pub mod error;
+pub mod listener;
 pub mod model;
 pub mod pdk;
 pub mod plugins;
@@ -25,14 +26,13 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, LazyLock};
 
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 pub use clock::Clock;
 pub use error::Error;
+pub use listener::ClientLimits;
 
 use crate::model::Db;
 use crate::plugins::Deps;
@@ -63,6 +63,7 @@ pub struct GatewayBuilder {
     admin_listen: SocketAddr,
     declarative_config: Option<PathBuf>,
     clock: Clock,
+    client_limits: ClientLimits,
 }
 
 impl Default for GatewayBuilder {
@@ -72,6 +73,7 @@ impl Default for GatewayBuilder {
             admin_listen: SocketAddr::from(([127, 0, 0, 1], 8001)),
             declarative_config: None,
             clock: Clock::system(),
+            client_limits: ClientLimits::default(),
         }
     }
 }
@@ -98,6 +100,12 @@ impl GatewayBuilder {
     /// The clock session timeouts are measured with.
     pub fn clock(mut self, clock: Clock) -> Self {
         self.clock = clock;
+        self
+    }
+
+    /// Timeouts and the connection limit for proxy clients (nginx's defaults unless set).
+    pub fn client_limits(mut self, limits: ClientLimits) -> Self {
+        self.client_limits = limits;
         self
     }
 
@@ -134,7 +142,12 @@ impl GatewayBuilder {
         })?;
 
         let (stop_tx, stop_rx) = watch::channel(false);
-        let proxy_task = tokio::spawn(serve_proxy(proxy, Arc::clone(&shared), stop_rx.clone()));
+        let proxy_task = tokio::spawn(listener::serve_proxy(
+            proxy,
+            Arc::clone(&shared),
+            self.client_limits.clone(),
+            stop_rx.clone(),
+        ));
         let admin_router = admin::router(Arc::clone(&shared));
         let mut admin_stop = stop_rx;
         let admin_task = tokio::spawn(async move {
@@ -202,48 +215,5 @@ impl RunningGateway {
 impl Drop for RunningGateway {
     fn drop(&mut self) {
         let _ = self.stop.send(true);
-    }
-}
-
-/// Accepts proxy connections until told to stop, then drains them gracefully.
-async fn serve_proxy(listener: TcpListener, shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
-    // HTTP/1.1, as Kong's plain-text proxy listener speaks (HTTP/2 there needs TLS).
-    let mut builder = hyper::server::conn::http1::Builder::new();
-    builder.keep_alive(true);
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    loop {
-        let (stream, client_addr) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(pair) => pair,
-                Err(err) => {
-                    tracing::warn!(%err, "accept failed");
-                    continue;
-                }
-            },
-            _ = stop.wait_for(|s| *s) => break,
-        };
-        let _ = stream.set_nodelay(true);
-        let shared = Arc::clone(&shared);
-        let service = service_fn(move |req: http::Request<hyper::body::Incoming>| {
-            let shared = Arc::clone(&shared);
-            let req = req.map(http_body_util::BodyExt::boxed);
-            async move {
-                Ok::<_, std::convert::Infallible>(proxy::handle(shared, req, client_addr).await)
-            }
-        });
-        let conn = builder.serve_connection(TokioIo::new(stream), service);
-        let conn = graceful.watch(conn);
-        tokio::spawn(async move {
-            if let Err(err) = conn.await {
-                tracing::debug!(%err, "connection ended with an error");
-            }
-        });
-    }
-    drop(listener);
-    if tokio::time::timeout(std::time::Duration::from_secs(10), graceful.shutdown())
-        .await
-        .is_err()
-    {
-        tracing::warn!("connections still open after 10 s; closing");
     }
 }

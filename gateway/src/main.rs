@@ -7,6 +7,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::Parser;
 
@@ -27,6 +28,35 @@ struct Args {
     /// A declarative configuration file (`kong.yml`) to load at start-up.
     #[arg(long, short = 'c', env = "KONG_DECLARATIVE_CONFIG")]
     declarative_config: Option<PathBuf>,
+    /// nginx's `client_header_timeout` (Kong's `nginx_http_client_header_timeout`): time for a whole request
+    /// header. nginx time syntax: `60s`, `500ms`, `1m`.
+    #[arg(long, env = "KONG_NGINX_HTTP_CLIENT_HEADER_TIMEOUT", default_value = "60s", value_parser = gateway::listener::parse_nginx_time)]
+    nginx_http_client_header_timeout: Duration,
+    /// nginx's `client_body_timeout` (`nginx_http_client_body_timeout`): longest pause between two reads of a
+    /// request body.
+    #[arg(long, env = "KONG_NGINX_HTTP_CLIENT_BODY_TIMEOUT", default_value = "60s", value_parser = gateway::listener::parse_nginx_time)]
+    nginx_http_client_body_timeout: Duration,
+    /// nginx's `keepalive_timeout` (`nginx_http_keepalive_timeout`): how long an idle keep-alive client
+    /// connection stays open.
+    #[arg(long, env = "KONG_NGINX_HTTP_KEEPALIVE_TIMEOUT", default_value = "75s", value_parser = gateway::listener::parse_nginx_time)]
+    nginx_http_keepalive_timeout: Duration,
+    /// nginx's `worker_connections` (`nginx_events_worker_connections`): client connections open at once;
+    /// `auto` is half the open-files limit, at most 16384.
+    #[arg(long, env = "KONG_NGINX_EVENTS_WORKER_CONNECTIONS", default_value = "auto", value_parser = parse_connections)]
+    nginx_events_worker_connections: Option<usize>,
+}
+
+/// `auto` or a positive number.
+fn parse_connections(value: &str) -> Result<Option<usize>, String> {
+    if value == "auto" {
+        return Ok(None);
+    }
+    match value.parse::<usize>() {
+        Ok(n) if n > 0 => Ok(Some(n)),
+        _ => Err(format!(
+            "expected 'auto' or a positive number, got '{value}'"
+        )),
+    }
 }
 
 #[tokio::main]
@@ -37,9 +67,19 @@ async fn main() -> ExitCode {
         )
         .init();
     let args = Args::parse();
+    let mut limits = gateway::ClientLimits {
+        header_timeout: args.nginx_http_client_header_timeout,
+        body_timeout: args.nginx_http_client_body_timeout,
+        keepalive_timeout: args.nginx_http_keepalive_timeout,
+        ..gateway::ClientLimits::default()
+    };
+    if let Some(n) = args.nginx_events_worker_connections {
+        limits.max_connections = n;
+    }
     let mut builder = gateway::Gateway::builder()
         .proxy_listen(args.proxy_listen)
-        .admin_listen(args.admin_listen);
+        .admin_listen(args.admin_listen)
+        .client_limits(limits);
     if let Some(path) = args.declarative_config {
         builder = builder.declarative_config(path);
     }

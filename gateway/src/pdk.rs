@@ -26,6 +26,9 @@ pub mod headers {
     pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-kong-request-id");
 }
 
+/// The error of a request or response body: the client's or upstream's connection failed, or a timer ran out.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
 /// JSON content type Kong uses for its own bodies.
 pub const JSON_CONTENT_TYPE: &str = "application/json; charset=utf-8";
 

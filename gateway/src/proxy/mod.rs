@@ -20,7 +20,7 @@ use crate::state::Shared;
 pub use upstream::Upstream;
 
 /// The response body type: a streamed upstream body or a plugin's bytes.
-pub type Body = BoxBody<Bytes, hyper::Error>;
+pub type Body = BoxBody<Bytes, crate::pdk::BoxError>;
 
 fn full(bytes: Bytes) -> Body {
     Full::new(bytes).map_err(|never| match never {}).boxed()

@@ -123,7 +123,7 @@ impl Upstream {
         };
         let (mut head, body) = response.into_parts();
         strip_hop_by_hop(&mut head.headers);
-        Ok(Response::from_parts(head, body.boxed()))
+        Ok(Response::from_parts(head, body.map_err(Into::into).boxed()))
     }
 }
 

@@ -1,0 +1,233 @@
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use super::{ClientLimits, parse_nginx_time};
+use crate::{Gateway, RunningGateway};
+
+/// Short timers, so the tests take well under a second each.
+fn limits() -> ClientLimits {
+    ClientLimits {
+        header_timeout: Duration::from_millis(300),
+        body_timeout: Duration::from_millis(300),
+        keepalive_timeout: Duration::from_millis(400),
+        max_connections: 64,
+    }
+}
+
+async fn gateway(
+    limits: ClientLimits,
+    config: Option<&str>,
+) -> (RunningGateway, tempfile_path::Kept) {
+    let any = SocketAddr::from(([127, 0, 0, 1], 0));
+    let mut builder = Gateway::builder()
+        .proxy_listen(any)
+        .admin_listen(any)
+        .client_limits(limits);
+    let kept = tempfile_path::Kept::new(config.unwrap_or("_format_version: \"3.0\"\n"));
+    builder = builder.declarative_config(kept.path());
+    (builder.start().await.unwrap(), kept)
+}
+
+/// A declarative file that lives as long as the test.
+mod tempfile_path {
+    pub struct Kept(std::path::PathBuf);
+    impl Kept {
+        pub fn new(text: &str) -> Self {
+            let path =
+                std::env::temp_dir().join(format!("listener-test-{}.yml", uuid::Uuid::new_v4()));
+            std::fs::write(&path, text).unwrap();
+            Self(path)
+        }
+        pub fn path(&self) -> &std::path::Path {
+            &self.0
+        }
+    }
+    impl Drop for Kept {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+}
+
+/// Reads until the peer closes (Ok with what was read) or `within` passes (Err).
+async fn read_until_closed(stream: &mut TcpStream, within: Duration) -> Result<Vec<u8>, ()> {
+    let mut all = Vec::new();
+    let read = async {
+        let mut buf = [0u8; 4096];
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => all.extend_from_slice(&buf[..n]),
+            }
+        }
+    };
+    tokio::time::timeout(within, read).await.map_err(|_| ())?;
+    Ok(all)
+}
+
+#[test]
+fn nginx_time_values_parse() {
+    assert_eq!(parse_nginx_time("60s"), Ok(Duration::from_secs(60)));
+    assert_eq!(parse_nginx_time("75"), Ok(Duration::from_secs(75)));
+    assert_eq!(parse_nginx_time("500ms"), Ok(Duration::from_millis(500)));
+    assert_eq!(parse_nginx_time("1m30s"), Ok(Duration::from_secs(90)));
+    assert_eq!(parse_nginx_time("2h"), Ok(Duration::from_secs(7200)));
+    for bad in ["", "s", "10x", "-1s", "1.5s", "99999999999999999999y"] {
+        assert!(parse_nginx_time(bad).is_err(), "{bad}");
+    }
+}
+
+#[tokio::test]
+async fn half_a_header_is_cut_off_after_client_header_timeout() {
+    let (gw, _kept) = gateway(limits(), None).await;
+    let mut stream = TcpStream::connect(gw.proxy_addr()).await.unwrap();
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    let closed = read_until_closed(&mut stream, Duration::from_secs(5)).await;
+    assert!(
+        closed.is_ok(),
+        "the connection must be closed, not held open"
+    );
+}
+
+#[tokio::test]
+async fn a_silent_new_connection_is_cut_off() {
+    let (gw, _kept) = gateway(limits(), None).await;
+    let mut stream = TcpStream::connect(gw.proxy_addr()).await.unwrap();
+    let closed = read_until_closed(&mut stream, Duration::from_secs(5)).await;
+    assert_eq!(closed, Ok(Vec::new()));
+}
+
+#[tokio::test]
+async fn an_idle_keep_alive_connection_is_closed_after_keepalive_timeout() {
+    let (gw, _kept) = gateway(limits(), None).await;
+    let mut stream = TcpStream::connect(gw.proxy_addr()).await.unwrap();
+    stream
+        .write_all(b"GET /nothing HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = [0u8; 4096];
+    let n = stream.read(&mut buf).await.unwrap();
+    assert!(
+        buf[..n].starts_with(b"HTTP/1.1 404"),
+        "{}",
+        String::from_utf8_lossy(&buf[..n])
+    );
+    let started = tokio::time::Instant::now();
+    let closed = read_until_closed(&mut stream, Duration::from_secs(5)).await;
+    assert!(
+        closed.is_ok(),
+        "an idle keep-alive connection must be closed"
+    );
+    assert!(
+        started.elapsed() >= Duration::from_millis(300),
+        "not before keepalive_timeout"
+    );
+}
+
+#[tokio::test]
+async fn a_slow_upstream_is_not_a_slow_client() {
+    // The upstream answers after 700 ms, longer than every client timer here.
+    let upstream = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let up = upstream.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = upstream.accept().await {
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                let _ = s.read(&mut buf).await;
+                tokio::time::sleep(Duration::from_millis(700)).await;
+                let _ = s
+                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+                    .await;
+            });
+        }
+    });
+    let config = format!(
+        "_format_version: \"3.0\"\nservices:\n  - name: s\n    url: http://{up}\n    routes:\n      - paths: [/]\n"
+    );
+    let (gw, _kept) = gateway(limits(), Some(&config)).await;
+    let mut stream = TcpStream::connect(gw.proxy_addr()).await.unwrap();
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = [0u8; 4096];
+    let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        buf[..n].starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&buf[..n])
+    );
+}
+
+#[tokio::test]
+async fn a_stalled_request_body_is_cut_off_after_client_body_timeout() {
+    let upstream = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let up = upstream.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = upstream.accept().await {
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                while let Ok(n) = s.read(&mut buf).await {
+                    if n == 0 {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    let config = format!(
+        "_format_version: \"3.0\"\nservices:\n  - name: s\n    url: http://{up}\n    routes:\n      - paths: [/]\n"
+    );
+    let (gw, _kept) = gateway(limits(), Some(&config)).await;
+    let mut stream = TcpStream::connect(gw.proxy_addr()).await.unwrap();
+    stream
+        .write_all(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nonly-some")
+        .await
+        .unwrap();
+    // The gateway gives up on the body: an error response and/or a closed connection, long before the
+    // upstream's 60 s read timeout.
+    let answered = read_until_closed(&mut stream, Duration::from_secs(5)).await;
+    assert!(
+        answered.is_ok(),
+        "a stalled body must not hold the connection open"
+    );
+}
+
+#[tokio::test]
+async fn connections_beyond_the_limit_wait_for_a_free_slot() {
+    let mut one = limits();
+    one.max_connections = 1;
+    one.keepalive_timeout = Duration::from_secs(30);
+    one.header_timeout = Duration::from_secs(30);
+    let (gw, _kept) = gateway(one, None).await;
+    let mut first = TcpStream::connect(gw.proxy_addr()).await.unwrap();
+    first
+        .write_all(b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = [0u8; 4096];
+    assert!(first.read(&mut buf).await.unwrap() > 0);
+    // The second client connects (the kernel queues it) but is not served while the first is open.
+    let mut second = TcpStream::connect(gw.proxy_addr()).await.unwrap();
+    second
+        .write_all(b"GET /b HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let early = tokio::time::timeout(Duration::from_millis(300), second.read(&mut buf)).await;
+    assert!(early.is_err(), "served beyond the connection limit");
+    drop(first);
+    let n = tokio::time::timeout(Duration::from_secs(5), second.read(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(buf[..n].starts_with(b"HTTP/1.1 404"));
+}
