@@ -2,6 +2,7 @@
 //! chosen after earlier plugins set the consumer), call the upstream or answer with a plugin's
 //! exit, then run every collected plugin's header_filter.
 
+mod pool;
 mod upstream;
 
 use std::net::SocketAddr;

@@ -144,3 +144,177 @@ async fn dot_segments_cannot_leave_an_open_route_for_a_protected_one() {
     assert_eq!(resp.status(), 200);
     assert_eq!(json_body(&resp)["path"], "/pub/%252e%252e/priv/secret");
 }
+
+/// A raw upstream: for each connection, runs `answer` with the stream. Returns its address and a counter of
+/// accepted connections.
+async fn raw_upstream<F, Fut>(
+    answer: F,
+) -> (
+    std::net::SocketAddr,
+    std::sync::Arc<std::sync::atomic::AtomicUsize>,
+)
+where
+    F: Fn(tokio::net::TcpStream) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = std::sync::Arc::clone(&accepted);
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            tokio::spawn(answer(stream));
+        }
+    });
+    (addr, accepted)
+}
+
+fn service_with(url: &str, timeouts: &str) -> String {
+    format!(
+        "_format_version: \"3.0\"\nservices:\n  - name: s\n    url: {url}\n{timeouts}    routes:\n      - paths: [/]\n"
+    )
+}
+
+#[tokio::test]
+async fn read_timeout_applies_on_its_own() {
+    use tokio::io::AsyncReadExt;
+    let (up, _) = raw_upstream(|mut s| async move {
+        let mut buf = [0u8; 1024];
+        let _ = s.read(&mut buf).await;
+        tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+    })
+    .await;
+    // connect_timeout stays at Kong's 60 s: only read_timeout may end this request.
+    let gw = shared(&service_with(
+        &format!("http://{up}"),
+        "    read_timeout: 300\n",
+    ));
+    let started = std::time::Instant::now();
+    let resp = send(&gw, request("GET", "/", &[])).await;
+    assert_eq!(resp.status(), 504);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "read_timeout 300 ms, answered after {:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn a_stalled_upstream_body_fails_after_read_timeout() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (up, _) = raw_upstream(|mut s| async move {
+        let mut buf = [0u8; 1024];
+        let _ = s.read(&mut buf).await;
+        let _ = s
+            .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nab")
+            .await;
+        tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+    })
+    .await;
+    let gw = shared(&service_with(
+        &format!("http://{up}"),
+        "    read_timeout: 300\n",
+    ));
+    let resp = crate::proxy::handle(gw, request("GET", "/", &[]), crate::testing::CLIENT).await;
+    assert_eq!(resp.status(), 200);
+    let read = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        http_body_util::BodyExt::collect(resp.into_body()),
+    )
+    .await
+    .expect("the body must end (with an error) after read_timeout");
+    assert!(
+        read.is_err(),
+        "a truncated body is an error, not a short success"
+    );
+}
+
+#[tokio::test]
+async fn connect_timeout_applies_to_the_connect_alone() {
+    // A listener whose accept queue is full: the kernel drops further SYNs, so connecting hangs.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let listener = socket.listen(1).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut fillers = Vec::new();
+    for _ in 0..8 {
+        fillers.push(tokio::spawn(tokio::net::TcpStream::connect(addr)));
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let gw = shared(&service_with(
+        &format!("http://{addr}"),
+        "    connect_timeout: 200\n    retries: 1\n",
+    ));
+    let started = std::time::Instant::now();
+    let resp = send(&gw, request("GET", "/", &[])).await;
+    assert_eq!(resp.status(), 504);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "connect_timeout 200 ms (+1 retry), answered after {:?}",
+        started.elapsed()
+    );
+    drop(listener);
+    for f in fillers {
+        f.abort();
+    }
+}
+
+#[tokio::test]
+async fn upstream_connections_are_kept_alive_and_reused() {
+    let up = echo_upstream().await;
+    let (counting, accepted) = raw_upstream(move |mut client| async move {
+        if let Ok(mut server) = tokio::net::TcpStream::connect(up).await {
+            let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+        }
+    })
+    .await;
+    let gw = shared(&service_with(&format!("http://{counting}"), ""));
+    for _ in 0..5 {
+        let resp = send(&gw, request("GET", "/x", &[])).await;
+        assert_eq!(resp.status(), 200);
+    }
+    assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn a_refused_connection_is_retried_then_502() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let gw = shared(&service_with(
+        &format!("http://127.0.0.1:{port}"),
+        "    retries: 3\n",
+    ));
+    let resp = send(&gw, request("GET", "/", &[])).await;
+    assert_eq!(resp.status(), 502);
+}
+
+#[tokio::test]
+async fn write_timeout_applies_when_the_upstream_does_not_read() {
+    // Accepts and never reads: once the socket buffers are full, the gateway's writes stall.
+    let (up, _) = raw_upstream(|s| async move {
+        tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+        drop(s);
+    })
+    .await;
+    let gw = shared(&service_with(
+        &format!("http://{up}"),
+        "    write_timeout: 300\n",
+    ));
+    let body = "x".repeat(64 * 1024 * 1024);
+    let started = std::time::Instant::now();
+    let resp = send(
+        &gw,
+        crate::testing::request_with_body("POST", "/", &[("content-type", "text/plain")], &body),
+    )
+    .await;
+    assert_eq!(resp.status(), 504);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "write_timeout 300 ms, answered after {:?}",
+        started.elapsed()
+    );
+}

@@ -6,10 +6,9 @@ use std::time::Duration;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Request, Response, Uri};
 use http_body_util::{BodyExt, Empty};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
+use std::sync::Arc;
 
+use super::pool::{Limits, Pool};
 use super::{Body, full};
 use crate::error::ProxyError;
 use crate::model::{Route, Service};
@@ -29,29 +28,15 @@ const HOP_BY_HOP: [&str; 8] = [
 ];
 
 /// The pooled client for every service.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct Upstream {
-    client: Client<HttpConnector, Body>,
-}
-
-impl Default for Upstream {
-    fn default() -> Self {
-        Self::new()
-    }
+    pool: Arc<Pool>,
 }
 
 impl Upstream {
-    /// A client that keeps idle connections for 60 s.
+    /// A client with an empty pool.
     pub fn new() -> Self {
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        connector.set_keepalive(Some(Duration::from_secs(60)));
-        connector.set_connect_timeout(Some(Duration::from_secs(60)));
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(60))
-            .pool_max_idle_per_host(256)
-            .build(connector);
-        Self { client }
+        Self::default()
     }
 
     /// Sends the (plugin-modified) request to the service and returns its response.
@@ -85,9 +70,10 @@ impl Upstream {
         } else {
             format!("{host}:{port}")
         };
-        let uri: Uri = format!("http://{authority}{path_and_query}")
+        // HTTP/1.1 origin form; the authority goes in `Host`.
+        let uri: Uri = path_and_query
             .parse()
-            .map_err(|e| ProxyError::BadRequest(format!("cannot build upstream URI: {e}")))?;
+            .map_err(|e| ProxyError::Internal(format!("cannot build upstream URI: {e}")))?;
 
         let mut headers = std::mem::take(&mut ctx.request.headers);
         strip_hop_by_hop(&mut headers);
@@ -114,16 +100,19 @@ impl Upstream {
         *request.uri_mut() = uri;
         *request.headers_mut() = headers;
 
-        let timeout =
-            Duration::from_millis(service.connect_timeout.saturating_add(service.read_timeout));
-        let response = match tokio::time::timeout(timeout, self.client.request(request)).await {
-            Err(_) => return Err(ProxyError::UpstreamTimeout),
-            Ok(Err(err)) => return Err(ProxyError::Upstream(err.to_string())),
-            Ok(Ok(resp)) => resp,
+        let limits = Limits {
+            connect: Duration::from_millis(service.connect_timeout),
+            write: Duration::from_millis(service.write_timeout),
+            read: Duration::from_millis(service.read_timeout),
+            retries: service.retries,
         };
+        let response = self
+            .pool
+            .send(host, port, &authority, request, limits)
+            .await?;
         let (mut head, body) = response.into_parts();
         strip_hop_by_hop(&mut head.headers);
-        Ok(Response::from_parts(head, body.map_err(Into::into).boxed()))
+        Ok(Response::from_parts(head, body))
     }
 }
 
