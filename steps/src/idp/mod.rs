@@ -39,14 +39,15 @@ use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use tokio::sync::oneshot;
 
 pub(crate) use realm::Realm;
 
 use keys::Keys;
-use provider::{Clock, Provider};
+use gateway::Clock;
+use provider::Provider;
 
 /// The realm the fixtures define.
 pub const DEFAULT_REALM: &str = "kong";
@@ -224,7 +225,7 @@ impl fmt::Debug for IdpBuilder {
             .field("public_url", &self.public_url)
             .field("access_token_lifespan", &self.access_token_lifespan)
             .field("refresh_token_lifespan", &self.refresh_token_lifespan)
-            .field("clock", &self.clock.as_ref().map(|_| "custom"))
+            .field("clock", &self.clock)
             .finish()
     }
 }
@@ -270,9 +271,10 @@ impl IdpBuilder {
     }
 
     /// Reads the time from `clock` instead of the system clock (tokens' `iat`/`exp` and every expiry decision).
-    /// A gateway verifies `exp` with its own clock, so tests that involve one keep the system clock.
-    pub fn clock(mut self, clock: impl Fn() -> SystemTime + Send + Sync + 'static) -> Self {
-        self.clock = Some(Arc::new(clock));
+    /// It is the gateway's [`Clock`]: give the provider and an in-process gateway clones of one
+    /// [`Clock::manual`] and [`Clock::advance`] moves both, so a test expires tokens and sessions without sleeping.
+    pub fn clock(mut self, clock: Clock) -> Self {
+        self.clock = Some(clock);
         self
     }
 
@@ -320,9 +322,7 @@ impl IdpBuilder {
                 lifespan.as_secs()
             });
         let max = realm.sso_session_max_lifespan.max(idle);
-        let clock = self
-            .clock
-            .unwrap_or_else(|| Arc::new(SystemTime::now) as Clock);
+        let clock = self.clock.unwrap_or_else(Clock::system);
         let name = realm.name.clone();
         let secrets = realm
             .clients

@@ -13,10 +13,10 @@
 //! * the client credentials grant opens no session and issues no refresh token (Keycloak 26's default).
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use axum::http::{HeaderMap, StatusCode, header};
+use gateway::Clock;
 use jsonwebtoken::{Algorithm, Validation};
 use serde_json::{Map, Value, json};
 
@@ -26,9 +26,6 @@ use super::error::{
 };
 use super::keys::{Keys, at_hash};
 use super::realm::{Client, Realm, User};
-
-/// Where the provider reads the time. Tokens carry `iat`/`exp` from it, and it decides expiry.
-pub(crate) type Clock = Arc<dyn Fn() -> SystemTime + Send + Sync>;
 
 /// Token types, as Keycloak writes them in the `typ` claim.
 pub(crate) const TYP_ACCESS: &str = "Bearer";
@@ -50,6 +47,7 @@ pub(crate) struct Provider {
     pub(crate) public_url: Option<String>,
     /// `http://<bound address>`, the base when a request carries no usable `Host`.
     pub(crate) local_base: String,
+    /// Where the provider reads the time: tokens carry `iat`/`exp` from it, and it decides expiry.
     clock: Clock,
     sessions: Mutex<HashMap<String, Session>>,
 }
@@ -108,9 +106,7 @@ impl Provider {
 
     /// Seconds since the Unix epoch by the provider's clock.
     pub(crate) fn now(&self) -> u64 {
-        (self.clock)()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |elapsed| elapsed.as_secs())
+        self.clock.now()
     }
 
     /// The issuer for a request: `<public url>/realms/<realm>`, else built from the request's `Host` header.

@@ -3,8 +3,6 @@
 
 use std::net::TcpStream;
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use jsonwebtoken::jwk::JwkSet;
@@ -137,22 +135,6 @@ fn realm_variant(edit: impl FnOnce(&mut Value)) -> PathBuf {
     let path = std::env::temp_dir().join(format!("realm-{}.json", uuid::Uuid::new_v4()));
     std::fs::write(&path, serde_json::to_vec(&realm).expect("JSON")).expect("a temporary file");
     path
-}
-
-/// A clock the test moves by hand.
-fn manual_clock() -> (
-    Arc<AtomicU64>,
-    impl Fn() -> SystemTime + Send + Sync + 'static,
-) {
-    let start = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("after 1970")
-        .as_secs();
-    let now = Arc::new(AtomicU64::new(start));
-    let reader = Arc::clone(&now);
-    (now, move || {
-        UNIX_EPOCH + Duration::from_secs(reader.load(Ordering::SeqCst))
-    })
 }
 
 // ---- realm and keys ----------------------------------------------------------------------------------------
@@ -889,11 +871,11 @@ async fn logout_ends_the_session_and_its_refresh_tokens() {
 
 #[tokio::test]
 async fn short_lifespans_expire_access_and_refresh_tokens() {
-    let (now, clock) = manual_clock();
+    let clock = gateway::Clock::manual();
     let idp = Idp::builder()
         .access_token_lifespan(Duration::from_secs(2))
         .refresh_token_lifespan(Duration::from_secs(5))
-        .clock(clock)
+        .clock(clock.clone())
         .start()
         .await
         .expect("starts");
@@ -906,7 +888,7 @@ async fn short_lifespans_expire_access_and_refresh_tokens() {
         2
     );
 
-    now.fetch_add(3, Ordering::SeqCst);
+    clock.advance(3);
     assert_eq!(
         userinfo(&idp, str_of(&tokens, "access_token"))
             .await
@@ -931,7 +913,7 @@ async fn short_lifespans_expire_access_and_refresh_tokens() {
         StatusCode::OK
     );
 
-    now.fetch_add(6, Ordering::SeqCst);
+    clock.advance(6);
     let (status, body) = refresh(&idp, str_of(&refreshed, "refresh_token")).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(
