@@ -28,7 +28,8 @@ use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
 
 use super::error::OAuthError;
-use super::provider::{Provider, TYP_ACCESS, claim_str};
+use super::mint::TYP_ACCESS;
+use super::provider::{Provider, claim_str};
 use super::realm::Client;
 
 type Shared = State<Arc<Provider>>;

@@ -5,7 +5,8 @@
 //! `fixtures/idp/realm-kong.json`, the same file the testcontainers Keycloak ([`crate::keycloak`]) imports — and
 //! serves Keycloak's endpoints on Keycloak's paths with Keycloak's token claims and error bodies, so a gateway
 //! cannot tell it from Keycloak in the flows the harness exercises. See `endpoints.rs` for the routes and
-//! `provider.rs` for the session and token rules.
+//! `provider.rs` for the session and token rules,
+//! `mint.rs` for the tokens' claims.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), steps::idp::IdpError> {
@@ -26,6 +27,7 @@
 mod endpoints;
 mod error;
 mod keys;
+mod mint;
 mod provider;
 mod realm;
 
@@ -45,9 +47,9 @@ use tokio::sync::oneshot;
 
 pub(crate) use realm::Realm;
 
-use keys::Keys;
 use gateway::Clock;
-use provider::Provider;
+use keys::Keys;
+use provider::{Lifespans, Provider};
 
 /// The realm the fixtures define.
 pub const DEFAULT_REALM: &str = "kong";
@@ -313,15 +315,18 @@ impl IdpBuilder {
             realm.name
         );
 
-        let access = self
-            .access_token_lifespan
-            .map_or(realm.access_token_lifespan, |lifespan| lifespan.as_secs());
-        let idle = self
+        let session_idle = self
             .refresh_token_lifespan
             .map_or(realm.sso_session_idle_timeout, |lifespan| {
                 lifespan.as_secs()
             });
-        let max = realm.sso_session_max_lifespan.max(idle);
+        let lifespans = Lifespans {
+            access_token: self
+                .access_token_lifespan
+                .map_or(realm.access_token_lifespan, |lifespan| lifespan.as_secs()),
+            session_idle,
+            session_max: realm.sso_session_max_lifespan.max(session_idle),
+        };
         let clock = self.clock.unwrap_or_else(Clock::system);
         let name = realm.name.clone();
         let secrets = realm
@@ -332,7 +337,7 @@ impl IdpBuilder {
         let provider = Arc::new(Provider::new(
             realm,
             keys,
-            (access, idle, max),
+            lifespans,
             self.public_url,
             local_base,
             clock,
