@@ -1,8 +1,8 @@
 //! What a scenario provisions on the gateway under test, namespaced (see the [`world`](super) module): services
-//! with their route, consumers, key-auth keys and plugins, through the scenario's [`Provisioner`](crate::admin::Provisioner) (the Admin
-//! API's entity endpoints, or one declarative document sent with `POST /config`), and what it created, deleted
-//! after the scenario. Also Kong's documented key-auth + session set-up. Runs in the `Given` steps and in the
-//! clean-up after every scenario.
+//! with their route, consumers, key-auth keys and plugins, through the scenario's
+//! [`Provisioner`](crate::admin::Provisioner) (the Admin API's entity endpoints, or one declarative document sent
+//! with `POST /config`), and what it created, deleted after the scenario. Also Kong's documented key-auth +
+//! session set-up. Runs in the `Given` steps and in the clean-up after every scenario.
 
 use serde_json::{Value, json};
 
