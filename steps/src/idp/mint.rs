@@ -1,7 +1,7 @@
 //! How the provider mints tokens, once a grant (`provider.rs`) has decided to issue them: the token response,
 //! the claims Keycloak 26 puts in access, refresh and ID tokens (and in the userinfo document), and signing —
-//! access and ID tokens with the realm's RSA key (RS256), refresh tokens with its HMAC key (HS512), as Keycloak
-//! does.
+//! access and ID tokens with the realm's RSA key (RS256), refresh tokens with its HMAC key (HS512), as Keycloak's
+//! `TokenManager` (`AccessTokenResponseBuilder`) does.
 
 use std::collections::HashSet;
 
