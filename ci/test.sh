@@ -5,11 +5,23 @@
 # 2. the conformance suite a second time against the reference gateway started as a separate process from its
 #    binary, reached only through --proxy-url/--admin-url: the path a real Kong is tested by, run on every CI run.
 # 3. the same again with declarative provisioning (POST /config), the path for Kong DB-less.
-# Fails if any run fails.
+# Before any of these, formatting (`cargo fmt --check`) and lints (`cargo clippy ... -D warnings`) must be clean.
+# Fails if any step fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash ci/setup.sh
+
+# ---- 0. formatting and lints, first: they fail fastest ----
+# rustfmt and clippy are rustup components; they cannot be installed offline, so a missing one is one clear line.
+for component in fmt clippy; do
+    if ! cargo "$component" --version >/dev/null 2>&1; then
+        echo "ci/test.sh: 'cargo $component' is not available; install it with: rustup component add ${component/fmt/rustfmt}" >&2
+        exit 1
+    fi
+done
+cargo fmt --all --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
 
 cargo test --workspace --all-targets --locked "$@"
 

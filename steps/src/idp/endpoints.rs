@@ -19,7 +19,8 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{FromRequestParts, Path};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -28,10 +29,9 @@ use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
 
 use super::error::OAuthError;
-use super::provider::{Provider, TYP_ACCESS, claim_str};
+use super::mint::TYP_ACCESS;
+use super::provider::{Provider, claim_str};
 use super::realm::Client;
-
-type Shared = State<Arc<Provider>>;
 
 /// The provider's routes.
 pub(crate) fn router(provider: Arc<Provider>) -> Router {
@@ -68,14 +68,7 @@ pub(crate) fn router(provider: Arc<Provider>) -> Router {
 
 // ---- handlers ----------------------------------------------------------------------------------------------
 
-async fn discovery(
-    State(provider): Shared,
-    Path(realm): Path<String>,
-    headers: HeaderMap,
-) -> Response {
-    if let Some(response) = unknown_realm(&provider, &realm) {
-        return response;
-    }
+async fn discovery(InRealm(provider): InRealm, headers: HeaderMap) -> Response {
     let issuer = provider.issuer_for(&headers);
     let oidc = format!("{issuer}/protocol/openid-connect");
     let auth_methods = ["client_secret_basic", "client_secret_post"];
@@ -108,10 +101,7 @@ async fn discovery(
     )
 }
 
-async fn certs(State(provider): Shared, Path(realm): Path<String>) -> Response {
-    if let Some(response) = unknown_realm(&provider, &realm) {
-        return response;
-    }
+async fn certs(InRealm(provider): InRealm) -> Response {
     match serde_json::to_value(provider.keys.jwks()) {
         Ok(jwks) => json_response(StatusCode::OK, &jwks),
         Err(error) => {
@@ -126,14 +116,7 @@ async fn certs(State(provider): Shared, Path(realm): Path<String>) -> Response {
     }
 }
 
-async fn realm_info(
-    State(provider): Shared,
-    Path(realm): Path<String>,
-    headers: HeaderMap,
-) -> Response {
-    if let Some(response) = unknown_realm(&provider, &realm) {
-        return response;
-    }
+async fn realm_info(InRealm(provider): InRealm, headers: HeaderMap) -> Response {
     let issuer = provider.issuer_for(&headers);
     json_response(
         StatusCode::OK,
@@ -147,15 +130,7 @@ async fn realm_info(
     )
 }
 
-async fn token(
-    State(provider): Shared,
-    Path(realm): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    if let Some(response) = unknown_realm(&provider, &realm) {
-        return response;
-    }
+async fn token(InRealm(provider): InRealm, headers: HeaderMap, body: Bytes) -> Response {
     let form = Form::parse(&body);
     let issuer = provider.issuer_for(&headers);
     let result = (|| {
@@ -211,15 +186,7 @@ async fn token(
     }
 }
 
-async fn userinfo(
-    State(provider): Shared,
-    Path(realm): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    if let Some(response) = unknown_realm(&provider, &realm) {
-        return response;
-    }
+async fn userinfo(InRealm(provider): InRealm, headers: HeaderMap, body: Bytes) -> Response {
     let form = Form::parse(&body);
     let token = bearer_token(&headers).or_else(|| form.get("access_token"));
     let challenge = |error: OAuthError| error.with_bearer_challenge(&provider.realm.name);
@@ -255,15 +222,7 @@ async fn userinfo(
     }
 }
 
-async fn introspect(
-    State(provider): Shared,
-    Path(realm): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    if let Some(response) = unknown_realm(&provider, &realm) {
-        return response;
-    }
+async fn introspect(InRealm(provider): InRealm, headers: HeaderMap, body: Bytes) -> Response {
     let form = Form::parse(&body);
     let client = match authenticate_client(&provider, &headers, &form) {
         Ok(client) => client,
@@ -303,15 +262,7 @@ async fn introspect(
     json_response(StatusCode::OK, &document)
 }
 
-async fn logout(
-    State(provider): Shared,
-    Path(realm): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    if let Some(response) = unknown_realm(&provider, &realm) {
-        return response;
-    }
+async fn logout(InRealm(provider): InRealm, headers: HeaderMap, body: Bytes) -> Response {
     let form = Form::parse(&body);
     let issuer = provider.issuer_for(&headers);
     let result = authenticate_client(&provider, &headers, &form)
@@ -322,10 +273,7 @@ async fn logout(
     }
 }
 
-async fn authorize(State(provider): Shared, Path(realm): Path<String>) -> Response {
-    if let Some(response) = unknown_realm(&provider, &realm) {
-        return response;
-    }
+async fn authorize(_: InRealm) -> Response {
     OAuthError::new(
         StatusCode::BAD_REQUEST,
         "unsupported_response_type",
@@ -347,14 +295,28 @@ async fn not_found() -> Response {
 
 // ---- helpers -----------------------------------------------------------------------------------------------
 
-/// Keycloak's 404 for a realm this provider does not serve; `None` for its own realm.
-fn unknown_realm(provider: &Provider, realm: &str) -> Option<Response> {
-    (realm != provider.realm.name).then(|| {
-        json_response(
-            StatusCode::NOT_FOUND,
-            &json!({ "error": "Realm does not exist" }),
-        )
-    })
+/// The provider, for a request whose `{realm}` is the one it serves: every realm handler's first argument.
+/// Any other realm is refused before the handler runs, with Keycloak's 404 `Realm does not exist`.
+struct InRealm(Arc<Provider>);
+
+impl FromRequestParts<Arc<Provider>> for InRealm {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        provider: &Arc<Provider>,
+    ) -> Result<Self, Self::Rejection> {
+        let Path(realm) = Path::<String>::from_request_parts(parts, provider)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        if realm != provider.realm.name {
+            return Err(json_response(
+                StatusCode::NOT_FOUND,
+                &json!({ "error": "Realm does not exist" }),
+            ));
+        }
+        Ok(Self(Arc::clone(provider)))
+    }
 }
 
 fn json_response(status: StatusCode, body: &Value) -> Response {

@@ -5,7 +5,8 @@
 //! `fixtures/idp/realm-kong.json`, the same file the testcontainers Keycloak ([`crate::keycloak`]) imports — and
 //! serves Keycloak's endpoints on Keycloak's paths with Keycloak's token claims and error bodies, so a gateway
 //! cannot tell it from Keycloak in the flows the harness exercises. See `endpoints.rs` for the routes and
-//! `provider.rs` for the session and token rules.
+//! `provider.rs` for the session and token rules,
+//! `mint.rs` for the tokens' claims.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), steps::idp::IdpError> {
@@ -26,6 +27,7 @@
 mod endpoints;
 mod error;
 mod keys;
+mod mint;
 mod provider;
 mod realm;
 
@@ -39,14 +41,15 @@ use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use tokio::sync::oneshot;
 
 pub(crate) use realm::Realm;
 
+use gateway::Clock;
 use keys::Keys;
-use provider::{Clock, Provider};
+use provider::{Lifespans, Provider};
 
 /// The realm the fixtures define.
 pub const DEFAULT_REALM: &str = "kong";
@@ -224,7 +227,7 @@ impl fmt::Debug for IdpBuilder {
             .field("public_url", &self.public_url)
             .field("access_token_lifespan", &self.access_token_lifespan)
             .field("refresh_token_lifespan", &self.refresh_token_lifespan)
-            .field("clock", &self.clock.as_ref().map(|_| "custom"))
+            .field("clock", &self.clock)
             .finish()
     }
 }
@@ -270,9 +273,10 @@ impl IdpBuilder {
     }
 
     /// Reads the time from `clock` instead of the system clock (tokens' `iat`/`exp` and every expiry decision).
-    /// A gateway verifies `exp` with its own clock, so tests that involve one keep the system clock.
-    pub fn clock(mut self, clock: impl Fn() -> SystemTime + Send + Sync + 'static) -> Self {
-        self.clock = Some(Arc::new(clock));
+    /// It is the gateway's [`Clock`]: give the provider and an in-process gateway clones of one
+    /// [`Clock::manual`] and [`Clock::advance`] moves both, so a test expires tokens and sessions without sleeping.
+    pub fn clock(mut self, clock: Clock) -> Self {
+        self.clock = Some(clock);
         self
     }
 
@@ -311,18 +315,19 @@ impl IdpBuilder {
             realm.name
         );
 
-        let access = self
-            .access_token_lifespan
-            .map_or(realm.access_token_lifespan, |lifespan| lifespan.as_secs());
-        let idle = self
+        let session_idle = self
             .refresh_token_lifespan
             .map_or(realm.sso_session_idle_timeout, |lifespan| {
                 lifespan.as_secs()
             });
-        let max = realm.sso_session_max_lifespan.max(idle);
-        let clock = self
-            .clock
-            .unwrap_or_else(|| Arc::new(SystemTime::now) as Clock);
+        let lifespans = Lifespans {
+            access_token: self
+                .access_token_lifespan
+                .map_or(realm.access_token_lifespan, |lifespan| lifespan.as_secs()),
+            session_idle,
+            session_max: realm.sso_session_max_lifespan.max(session_idle),
+        };
+        let clock = self.clock.unwrap_or_else(Clock::system);
         let name = realm.name.clone();
         let secrets = realm
             .clients
@@ -332,7 +337,7 @@ impl IdpBuilder {
         let provider = Arc::new(Provider::new(
             realm,
             keys,
-            (access, idle, max),
+            lifespans,
             self.public_url,
             local_base,
             clock,

@@ -1,6 +1,6 @@
-//! What the provider knows and decides, without HTTP: the realm, the keys, the user sessions, and how tokens
-//! are minted, verified, refreshed and revoked. The endpoints (`endpoints.rs`) only parse requests and render
-//! these decisions.
+//! What the provider knows and decides, without HTTP: the realm, the keys, the user sessions, and which grants
+//! succeed and which tokens are still valid (refreshed, revoked, expired). The endpoints (`endpoints.rs`) only
+//! parse requests and render these decisions; `mint.rs` turns a granted request into signed tokens.
 //!
 //! Sessions follow Keycloak's model closely enough for a gateway to tell no difference:
 //! * a password grant opens a user session (`sid`, echoed as `session_state` in the token response);
@@ -13,27 +13,20 @@
 //! * the client credentials grant opens no session and issues no refresh token (Keycloak 26's default).
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use axum::http::{HeaderMap, StatusCode, header};
+use gateway::Clock;
 use jsonwebtoken::{Algorithm, Validation};
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use super::error::{
     CLIENT_MISMATCH, INVALID_REFRESH_TOKEN, OAuthError, REUSE_EXCEEDED, SESSION_NOT_ACTIVE,
     SESSION_WITHOUT_CLIENT, STALE_TOKEN, TOKEN_NOT_ACTIVE,
 };
-use super::keys::{Keys, at_hash};
-use super::realm::{Client, Realm, User};
-
-/// Where the provider reads the time. Tokens carry `iat`/`exp` from it, and it decides expiry.
-pub(crate) type Clock = Arc<dyn Fn() -> SystemTime + Send + Sync>;
-
-/// Token types, as Keycloak writes them in the `typ` claim.
-pub(crate) const TYP_ACCESS: &str = "Bearer";
-pub(crate) const TYP_REFRESH: &str = "Refresh";
-pub(crate) const TYP_ID: &str = "ID";
+use super::keys::Keys;
+use super::mint::{Subject, TYP_ACCESS, TYP_REFRESH, TokenResponse};
+use super::realm::{Client, Realm};
 
 /// Scopes a token request may ask for; Keycloak's default client scopes `email` and `profile` are always granted.
 const KNOWN_SCOPES: [&str; 3] = ["openid", "email", "profile"];
@@ -42,16 +35,27 @@ const KNOWN_SCOPES: [&str; 3] = ["openid", "email", "profile"];
 pub(crate) struct Provider {
     pub(crate) realm: Realm,
     pub(crate) keys: Keys,
-    pub(crate) access_lifespan: u64,
-    pub(crate) idle_timeout: u64,
-    pub(crate) max_lifespan: u64,
+    pub(crate) lifespans: Lifespans,
     /// A fixed public base URL (`http://host:port`); without one the issuer follows the request's `Host`, as
     /// Keycloak's development mode does.
     pub(crate) public_url: Option<String>,
     /// `http://<bound address>`, the base when a request carries no usable `Host`.
     pub(crate) local_base: String,
+    /// Where the provider reads the time: tokens carry `iat`/`exp` from it, and it decides expiry.
     clock: Clock,
     sessions: Mutex<HashMap<String, Session>>,
+}
+
+/// How long tokens and sessions live, in seconds: the realm's values, or the builder's overrides.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Lifespans {
+    /// How long an access token lives (the realm's `accessTokenLifespan`).
+    pub(crate) access_token: u64,
+    /// How long a session lives without a refresh, and so how long a refresh token lives
+    /// (`ssoSessionIdleTimeout`).
+    pub(crate) session_idle: u64,
+    /// How long a session lives at most, refreshed or not (`ssoSessionMaxLifespan`).
+    pub(crate) session_max: u64,
 }
 
 /// One user session with the one client that opened it.
@@ -71,34 +75,19 @@ struct Session {
     client_attached: bool,
 }
 
-/// What a successful grant answers: the token response body.
-pub(crate) type TokenResponse = Map<String, Value>;
-
-/// Who a token is for and within which session.
-struct Subject<'a> {
-    client: &'a Client,
-    user: &'a User,
-    /// `(sid, started)` of the user session, if the grant opened or continued one.
-    session: Option<(&'a str, u64)>,
-    scope: &'a str,
-}
-
 impl Provider {
     pub(crate) fn new(
         realm: Realm,
         keys: Keys,
-        lifespans: (u64, u64, u64),
+        lifespans: Lifespans,
         public_url: Option<String>,
         local_base: String,
         clock: Clock,
     ) -> Self {
-        let (access_lifespan, idle_timeout, max_lifespan) = lifespans;
         Self {
             realm,
             keys,
-            access_lifespan,
-            idle_timeout,
-            max_lifespan,
+            lifespans,
             public_url,
             local_base,
             clock,
@@ -108,9 +97,7 @@ impl Provider {
 
     /// Seconds since the Unix epoch by the provider's clock.
     pub(crate) fn now(&self) -> u64 {
-        (self.clock)()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |elapsed| elapsed.as_secs())
+        self.clock.now()
     }
 
     /// The issuer for a request: `<public url>/realms/<realm>`, else built from the request's `Host` header.
@@ -131,8 +118,10 @@ impl Provider {
     }
 
     fn session_alive(&self, session: &Session, now: u64) -> bool {
-        now < session.last_refresh.saturating_add(self.idle_timeout)
-            && now < session.started.saturating_add(self.max_lifespan)
+        now < session
+            .last_refresh
+            .saturating_add(self.lifespans.session_idle)
+            && now < session.started.saturating_add(self.lifespans.session_max)
     }
 
     // ---- grants ------------------------------------------------------------------------------------------
@@ -426,201 +415,6 @@ impl Provider {
             _ => None,
         }
     }
-
-    // ---- minting -----------------------------------------------------------------------------------------
-
-    fn token_response(
-        &self,
-        issuer: &str,
-        subject: &Subject<'_>,
-        refresh_jti: Option<&str>,
-        now: u64,
-    ) -> Result<TokenResponse, OAuthError> {
-        let session_end = subject
-            .session
-            .map(|(_, started)| started.saturating_add(self.max_lifespan));
-        let access_exp = now
-            .saturating_add(self.access_lifespan)
-            .min(session_end.unwrap_or(u64::MAX));
-        let access_claims = self.access_claims(issuer, subject, now, access_exp);
-        let access_token = self.sign_rsa(&access_claims)?;
-
-        let mut response = Map::new();
-        response.insert("access_token".into(), json!(access_token));
-        response.insert("expires_in".into(), json!(access_exp.saturating_sub(now)));
-        match (refresh_jti, subject.session) {
-            (Some(jti), Some((sid, started))) => {
-                let refresh_exp = now
-                    .saturating_add(self.idle_timeout)
-                    .min(started.saturating_add(self.max_lifespan));
-                let refresh_claims = json!({
-                    "exp": refresh_exp,
-                    "iat": now,
-                    "jti": jti,
-                    "iss": issuer,
-                    "aud": issuer,
-                    "sub": subject.user.id,
-                    "typ": TYP_REFRESH,
-                    "azp": subject.client.client_id,
-                    "sid": sid,
-                    "scope": subject.scope,
-                });
-                response.insert(
-                    "refresh_expires_in".into(),
-                    json!(refresh_exp.saturating_sub(now)),
-                );
-                response.insert(
-                    "refresh_token".into(),
-                    json!(self.sign_hmac(&refresh_claims)?),
-                );
-            }
-            _ => {
-                response.insert("refresh_expires_in".into(), json!(0));
-            }
-        }
-        response.insert("token_type".into(), json!("Bearer"));
-        if has_openid(subject.scope) {
-            let id_claims = self.id_claims(issuer, subject, now, access_exp, &access_token);
-            response.insert("id_token".into(), json!(self.sign_rsa(&id_claims)?));
-        }
-        response.insert("not-before-policy".into(), json!(0));
-        if let Some((sid, _)) = subject.session {
-            response.insert("session_state".into(), json!(sid));
-        }
-        response.insert("scope".into(), json!(subject.scope));
-        Ok(response)
-    }
-
-    fn access_claims(&self, issuer: &str, subject: &Subject<'_>, now: u64, exp: u64) -> Value {
-        let user = subject.user;
-        let has_default_role = user.realm_roles.contains(&self.realm.default_role());
-        let mut audiences: Vec<String> = subject.client.audiences.clone();
-        if has_default_role {
-            audiences.push("account".to_owned());
-        }
-        let mut seen = HashSet::new();
-        audiences.retain(|audience| seen.insert(audience.clone()));
-        let mut claims = Map::new();
-        claims.insert("exp".into(), json!(exp));
-        claims.insert("iat".into(), json!(now));
-        claims.insert("jti".into(), json!(uuid::Uuid::new_v4().to_string()));
-        claims.insert("iss".into(), json!(issuer));
-        match audiences.len() {
-            0 => {}
-            1 => {
-                claims.insert("aud".into(), json!(audiences[0]));
-            }
-            _ => {
-                claims.insert("aud".into(), json!(audiences));
-            }
-        }
-        claims.insert("sub".into(), json!(user.id));
-        claims.insert("typ".into(), json!(TYP_ACCESS));
-        claims.insert("azp".into(), json!(subject.client.client_id));
-        if let Some((sid, _)) = subject.session {
-            claims.insert("sid".into(), json!(sid));
-        }
-        claims.insert("acr".into(), json!("1"));
-        if has_default_role {
-            let mut realm_roles = vec![
-                self.realm.default_role(),
-                "offline_access".to_owned(),
-                "uma_authorization".to_owned(),
-            ];
-            realm_roles.extend(
-                user.realm_roles
-                    .iter()
-                    .filter(|role| **role != self.realm.default_role())
-                    .cloned(),
-            );
-            claims.insert("realm_access".into(), json!({ "roles": realm_roles }));
-            claims.insert(
-                "resource_access".into(),
-                json!({ "account": { "roles": ["manage-account", "manage-account-links", "view-profile"] } }),
-            );
-        }
-        claims.insert("scope".into(), json!(subject.scope));
-        insert_profile_claims(&mut claims, user);
-        if user.service_account_client_id.is_some() {
-            claims.insert("client_id".into(), json!(subject.client.client_id));
-        }
-        Value::Object(claims)
-    }
-
-    fn id_claims(
-        &self,
-        issuer: &str,
-        subject: &Subject<'_>,
-        now: u64,
-        exp: u64,
-        access_token: &str,
-    ) -> Value {
-        let mut claims = Map::new();
-        claims.insert("exp".into(), json!(exp));
-        claims.insert("iat".into(), json!(now));
-        if let Some((_, started)) = subject.session {
-            claims.insert("auth_time".into(), json!(started));
-        }
-        claims.insert("jti".into(), json!(uuid::Uuid::new_v4().to_string()));
-        claims.insert("iss".into(), json!(issuer));
-        claims.insert("aud".into(), json!(subject.client.client_id));
-        claims.insert("sub".into(), json!(subject.user.id));
-        claims.insert("typ".into(), json!(TYP_ID));
-        claims.insert("azp".into(), json!(subject.client.client_id));
-        if let Some((sid, _)) = subject.session {
-            claims.insert("sid".into(), json!(sid));
-        }
-        claims.insert("at_hash".into(), json!(at_hash(access_token)));
-        claims.insert("acr".into(), json!("1"));
-        insert_profile_claims(&mut claims, subject.user);
-        Value::Object(claims)
-    }
-
-    /// The userinfo document of a user (`…/protocol/openid-connect/userinfo`).
-    pub(crate) fn userinfo(&self, user_id: &str) -> Option<Value> {
-        let user = self.realm.user_by_id(user_id)?;
-        let mut claims = Map::new();
-        claims.insert("sub".into(), json!(user.id));
-        insert_profile_claims(&mut claims, user);
-        Some(Value::Object(claims))
-    }
-
-    fn sign_rsa(&self, claims: &Value) -> Result<String, OAuthError> {
-        let (header, key) = self.keys.rsa_signer();
-        jsonwebtoken::encode(&header, claims, key).map_err(signing_failed)
-    }
-
-    fn sign_hmac(&self, claims: &Value) -> Result<String, OAuthError> {
-        let (header, key) = self.keys.hmac_signer();
-        jsonwebtoken::encode(&header, claims, key).map_err(signing_failed)
-    }
-}
-
-fn signing_failed(error: jsonwebtoken::errors::Error) -> OAuthError {
-    tracing::error!(%error, "cannot sign a token");
-    OAuthError::new(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "server_error",
-        "cannot sign the token",
-    )
-}
-
-/// The profile and email claims Keycloak's default `profile` and `email` scopes put in every token.
-fn insert_profile_claims(claims: &mut Map<String, Value>, user: &User) {
-    claims.insert("email_verified".into(), json!(user.email_verified));
-    if let Some(name) = user.full_name() {
-        claims.insert("name".into(), json!(name));
-    }
-    claims.insert("preferred_username".into(), json!(user.username));
-    if let Some(given) = &user.first_name {
-        claims.insert("given_name".into(), json!(given));
-    }
-    if let Some(family) = &user.last_name {
-        claims.insert("family_name".into(), json!(family));
-    }
-    if let Some(email) = &user.email {
-        claims.insert("email".into(), json!(email));
-    }
 }
 
 /// The scope a token is granted for the requested `scope` parameter: `openid` when asked for, plus the default
@@ -640,10 +434,6 @@ fn granted_scope(requested: Option<&str>) -> Result<String, OAuthError> {
     } else {
         "email profile".to_owned()
     })
-}
-
-fn has_openid(scope: &str) -> bool {
-    scope.split_whitespace().any(|scope| scope == "openid")
 }
 
 /// The claims of a token signed with `alg` by `key`; no claim is checked here.

@@ -1,10 +1,8 @@
 //! Tests of the embedded identity provider, over real sockets on `127.0.0.1:0`, against the fixture realm
 //! (`fixtures/idp/realm-kong.json`) unless a test writes its own.
 
-use std::net::TcpStream;
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use jsonwebtoken::jwk::JwkSet;
@@ -137,22 +135,6 @@ fn realm_variant(edit: impl FnOnce(&mut Value)) -> PathBuf {
     let path = std::env::temp_dir().join(format!("realm-{}.json", uuid::Uuid::new_v4()));
     std::fs::write(&path, serde_json::to_vec(&realm).expect("JSON")).expect("a temporary file");
     path
-}
-
-/// A clock the test moves by hand.
-fn manual_clock() -> (
-    Arc<AtomicU64>,
-    impl Fn() -> SystemTime + Send + Sync + 'static,
-) {
-    let start = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("after 1970")
-        .as_secs();
-    let now = Arc::new(AtomicU64::new(start));
-    let reader = Arc::clone(&now);
-    (now, move || {
-        UNIX_EPOCH + Duration::from_secs(reader.load(Ordering::SeqCst))
-    })
 }
 
 // ---- realm and keys ----------------------------------------------------------------------------------------
@@ -889,11 +871,11 @@ async fn logout_ends_the_session_and_its_refresh_tokens() {
 
 #[tokio::test]
 async fn short_lifespans_expire_access_and_refresh_tokens() {
-    let (now, clock) = manual_clock();
+    let clock = gateway::Clock::manual();
     let idp = Idp::builder()
         .access_token_lifespan(Duration::from_secs(2))
         .refresh_token_lifespan(Duration::from_secs(5))
-        .clock(clock)
+        .clock(clock.clone())
         .start()
         .await
         .expect("starts");
@@ -906,7 +888,7 @@ async fn short_lifespans_expire_access_and_refresh_tokens() {
         2
     );
 
-    now.fetch_add(3, Ordering::SeqCst);
+    clock.advance(3);
     assert_eq!(
         userinfo(&idp, str_of(&tokens, "access_token"))
             .await
@@ -931,7 +913,7 @@ async fn short_lifespans_expire_access_and_refresh_tokens() {
         StatusCode::OK
     );
 
-    now.fetch_add(6, Ordering::SeqCst);
+    clock.advance(6);
     let (status, body) = refresh(&idp, str_of(&refreshed, "refresh_token")).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(
@@ -1005,4 +987,92 @@ fn it_starts_and_serves_without_an_ambient_runtime() {
         StatusCode::OK,
         "the server outlives the runtime that started it"
     );
+}
+
+// ---- one clock with the gateway ----------------------------------------------------------------------------
+
+/// The token of the `Authorization: Bearer` header the echo upstream reports.
+fn upstream_bearer(echo: &Value) -> String {
+    echo["headers"]["authorization"]
+        .as_str()
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .unwrap_or_else(|| panic!("the upstream received a Bearer token: {echo}"))
+        .to_owned()
+}
+
+/// One [`gateway::Clock`] drives the reference gateway and the provider: moved past the access token's lifespan,
+/// the gateway finds the session's token expired and refreshes it, and the provider, reading the same clock,
+/// mints the new one at the moved time. No sleeping.
+#[tokio::test]
+async fn one_clock_drives_the_gateway_and_the_provider() {
+    let clock = gateway::Clock::manual();
+    let upstream = crate::EchoUpstream::builder()
+        .start()
+        .await
+        .expect("the echo upstream starts");
+    let idp = Idp::builder()
+        .clock(clock.clone())
+        .start()
+        .await
+        .expect("starts");
+    let config = crate::fixture::demo_for(upstream.addr(), idp.issuer()).expect("the demo config");
+    let loopback = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
+    let gateway = gateway::Gateway::builder()
+        .proxy_listen(loopback)
+        .admin_listen(loopback)
+        .declarative_config(&config)
+        .clock(clock.clone())
+        .start()
+        .await
+        .expect("the gateway starts");
+    let root = format!("http://{}/", gateway.proxy_addr());
+    let client = http();
+
+    let login = client
+        .get(&root)
+        .basic_auth("john", Some("doe"))
+        .send()
+        .await
+        .expect("answers");
+    let cookie = login
+        .headers()
+        .get(reqwest::header::SET_COOKIE)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split(';').next())
+        .expect("a session cookie")
+        .to_owned();
+    let (status, echo) = json_of(login).await;
+    assert_eq!(status, StatusCode::OK, "{echo}");
+    let first = upstream_bearer(&echo);
+    let lifespan = {
+        let claims = unverified_claims(&first);
+        claims["exp"].as_u64().expect("exp") - claims["iat"].as_u64().expect("iat")
+    };
+
+    clock.advance(i64::try_from(lifespan).expect("a lifespan in seconds") + 1);
+    let (status, echo) = json_of(
+        client
+            .get(&root)
+            .header(reqwest::header::COOKIE, &cookie)
+            .send()
+            .await
+            .expect("answers"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{echo}");
+    let second = upstream_bearer(&echo);
+    assert_ne!(
+        second, first,
+        "the gateway refreshed the expired access token"
+    );
+    let iat = unverified_claims(&second)["iat"].as_u64().expect("iat");
+    assert!(
+        iat.abs_diff(clock.now()) <= 5,
+        "the provider minted it at the moved time"
+    );
+
+    gateway.shutdown().await;
+    if config != crate::fixture::demo() {
+        let _ = std::fs::remove_file(config);
+    }
 }

@@ -1,0 +1,206 @@
+//! What a scenario provisions on the gateway under test, namespaced (see the [`world`](super) module): services
+//! with their route, consumers, key-auth keys and plugins, through the scenario's
+//! [`Provisioner`](crate::admin::Provisioner) (the Admin API's entity endpoints, or one declarative document sent
+//! with `POST /config`), and what it created, deleted after the scenario. Also Kong's documented key-auth +
+//! session set-up. Runs in the `Given` steps and in the clean-up after every scenario.
+
+use serde_json::{Value, json};
+
+use super::{Error, GatewayWorld, KEY_NAME, suite};
+use crate::admin::{self, AdminError};
+use crate::target::{self, Provisioning};
+
+/// A consumer the scenario created (its `username` is namespaced).
+#[derive(Debug)]
+pub struct Consumer {
+    pub id: String,
+    /// The `id` of its key-auth credential, if it has one.
+    pub credential: Option<String>,
+}
+
+impl GatewayWorld {
+    /// A service proxying to the echo upstream at `path`, with one route matching `path`.
+    pub async fn create_service(
+        &mut self,
+        name: &str,
+        route: &str,
+        path: &str,
+    ) -> Result<(), Error> {
+        self.create_service_at(name, route, path, path).await
+    }
+
+    /// A service proxying to the echo upstream at `upstream_path`, with one route matching `path`.
+    pub async fn create_service_at(
+        &mut self,
+        name: &str,
+        route: &str,
+        path: &str,
+        upstream_path: &str,
+    ) -> Result<(), Error> {
+        let url = format!("{}{upstream_path}", self.suite.upstream_url);
+        let name = self.ns(name);
+        let service = self.provisioner.create_service(&name, &url).await?;
+        self.created.push(format!("/services/{service}"));
+        let namespaced = self.ns_route(path);
+        let route = self.ns(route);
+        let route = self
+            .provisioner
+            .create_route(&service, &route, &[&namespaced])
+            .await?;
+        self.created.push(format!("/routes/{route}"));
+        self.routes.push((path.to_owned(), namespaced));
+        self.service = Some(service);
+        Ok(())
+    }
+
+    /// A consumer named `username` (namespaced).
+    pub async fn create_consumer(&mut self, username: &str) -> Result<(), Error> {
+        let namespaced = self.ns(username);
+        let id = self.provisioner.create_consumer(&namespaced).await?;
+        self.created.push(format!("/consumers/{id}"));
+        self.consumers.insert(
+            username.to_owned(),
+            Consumer {
+                id,
+                credential: None,
+            },
+        );
+        Ok(())
+    }
+
+    /// A key-auth credential `key` (namespaced) for the consumer `username`.
+    pub async fn create_key(&mut self, username: &str, key: &str) -> Result<(), Error> {
+        let consumer_id = self.consumer(username)?.id.clone();
+        // Deleting the consumer deletes its credentials, so the credential is not added to `created`.
+        let key = self.ns(key);
+        let credential = self.provisioner.create_key_auth(&consumer_id, &key).await?;
+        if let Some(consumer) = self.consumers.get_mut(username) {
+            consumer.credential = Some(credential);
+        }
+        Ok(())
+    }
+
+    /// The plugin `name` with `config` on the current service, also scoped to `consumer` when given.
+    pub async fn enable_plugin(
+        &mut self,
+        name: &str,
+        consumer: Option<&str>,
+        config: Value,
+    ) -> Result<(), Error> {
+        let mut plugin =
+            json!({ "name": name, "config": config, "service": { "id": self.service()? } });
+        if let Some(username) = consumer {
+            plugin["consumer"] = json!({ "id": self.consumer(username)?.id });
+        }
+        let id = match self.provisioner.create_plugin(&plugin).await {
+            Ok(id) => id,
+            Err(error) => {
+                if let AdminError::Status { body, .. } = &error
+                    && let Some(plugin) = admin::plugin_not_enabled(body)
+                {
+                    suite::record_plugin_not_enabled(plugin);
+                }
+                return Err(error.into());
+            }
+        };
+        self.created.push(format!("/plugins/{id}"));
+        self.plugins.insert(name.to_owned(), id);
+        Ok(())
+    }
+
+    /// Changes the `config` fields given of the plugin `name` (`PATCH /plugins/{id}`).
+    pub async fn reconfigure_plugin(&mut self, name: &str, config: Value) -> Result<(), Error> {
+        let id = self
+            .plugins
+            .get(name)
+            .ok_or_else(|| format!("the scenario has no {name} plugin"))?;
+        self.provisioner
+            .update_plugin(id, &json!({ "config": config }))
+            .await?;
+        Ok(())
+    }
+
+    /// `PATCH /plugins/{id}` of the plugin `name` with the form body `form`, as `http -f patch` sends it; the
+    /// answer is kept for [`GatewayWorld::admin_answer`].
+    pub async fn patch_plugin_form(&mut self, name: &str, form: &str) -> Result<(), Error> {
+        let id = self
+            .plugins
+            .get(name)
+            .ok_or_else(|| format!("the scenario has no {name} plugin"))?;
+        let answer = self.provisioner.update_plugin_form(id, form).await?;
+        self.admin_answer = Some(answer);
+        Ok(())
+    }
+
+    /// Kong's how-to set-up (`fixtures/config/key-auth-session.yaml`, namespaced): service `example-service` at
+    /// `/anything`; consumer `alex` with key `hello_world`; key-auth with the anonymous consumer
+    /// `anonymous_users`; session with `storage: kong` and `cookie_secure: false`; request-termination 403
+    /// `Forbidden` for the anonymous consumer.
+    ///
+    /// With `--provisioning external` the set-up is already on the gateway, un-namespaced
+    /// (`fixtures/kong/deck/key-auth-session.yaml`): the scenario only learns its route.
+    pub async fn documented_setup(&mut self) -> Result<(), Error> {
+        if target::provisioning() == Provisioning::External {
+            self.routes
+                .push(("/anything".to_owned(), "/anything".to_owned()));
+            return Ok(());
+        }
+        self.create_service("example-service", "example-route", "/anything")
+            .await?;
+        self.create_consumer("alex").await?;
+        self.create_key("alex", "hello_world").await?;
+        self.create_consumer("anonymous_users").await?;
+        let anonymous = self.consumer("anonymous_users")?.id.clone();
+        self.enable_plugin(
+            "key-auth",
+            None,
+            json!({ "key_names": [KEY_NAME], "anonymous": anonymous }),
+        )
+        .await?;
+        self.enable_plugin(
+            "session",
+            None,
+            json!({ "storage": "kong", "cookie_secure": false }),
+        )
+        .await?;
+        let forbidden = json!({ "status_code": 403, "message": "Forbidden" });
+        self.enable_plugin("request-termination", Some("anonymous_users"), forbidden)
+            .await
+    }
+
+    /// Deletes what the scenario created, newest first. Failures are only logged: the scenario's verdict is in.
+    /// With `--provisioning declarative`, an empty declarative document replaces the scenario's.
+    pub async fn clean_up(&mut self) {
+        let created: Vec<String> = self.created.drain(..).rev().collect();
+        self.provisioner.clean_up(created).await;
+    }
+
+    /// The `id` of the current service.
+    pub fn service(&self) -> Result<&str, Error> {
+        self.service
+            .as_deref()
+            .ok_or_else(|| "the scenario has no service yet".into())
+    }
+
+    /// The consumer the feature calls `username`.
+    pub fn consumer(&self, username: &str) -> Result<&Consumer, Error> {
+        self.consumers
+            .get(username)
+            .ok_or_else(|| format!("the scenario has no consumer {username:?}").into())
+    }
+
+    /// The path of the scenario's first route, as the feature wrote it.
+    pub fn first_route(&self) -> Result<&str, Error> {
+        self.routes
+            .first()
+            .map(|(declared, _)| declared.as_str())
+            .ok_or_else(|| "the scenario has no route yet".into())
+    }
+
+    /// The Admin API's answer to the last plugin update a step made.
+    pub fn admin_answer(&self) -> Result<&Value, Error> {
+        self.admin_answer
+            .as_ref()
+            .ok_or_else(|| "no step has updated a plugin yet".into())
+    }
+}
