@@ -40,7 +40,7 @@ pub enum Problem {
     NotAnArray(String),
     /// An entry the entity store refused.
     #[error("{0}")]
-    Entry(#[from] EntryError),
+    Entry(Box<EntryError>),
 }
 
 /// An entry of a collection (or an entry nested in one) that the entity store refused.

@@ -63,12 +63,12 @@ type Place = (&'static str, usize, Option<(&'static str, usize)>);
 
 fn refused(place: Place) -> impl FnOnce(DbError) -> Problem {
     move |error| {
-        Problem::Entry(EntryError {
+        Problem::Entry(Box::new(EntryError {
             collection: place.0.to_owned(),
             index: place.1,
             nested: place.2.map(|(n, j)| (n.to_owned(), j)),
             error,
-        })
+        }))
     }
 }
 
