@@ -84,3 +84,6 @@ impl Shared {
         })
     }
 }
+
+#[cfg(test)]
+mod tests;
