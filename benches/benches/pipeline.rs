@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use criterion::{Criterion, criterion_group, criterion_main};
-use gateway::plugins::Deps;
+use gateway::plugins::{Catalogue, Deps};
 use gateway::proxy::{Body, handle};
 use gateway::state::Shared;
 use http_body_util::{BodyExt, Empty};
@@ -35,9 +35,11 @@ fn bench(c: &mut Criterion) {
         .expect("runtime");
     let clock = gateway::Clock::system();
     let doc = benches::documented_flow("http://127.0.0.1:9", true);
+    let catalogue = Arc::new(Catalogue::new(Deps::in_memory()));
     let db =
-        gateway::declarative::parse_bytes(doc.as_bytes(), "bench", clock.now()).expect("config");
-    let shared: Arc<Shared> = Shared::new(db, clock, Deps::in_memory()).expect("state");
+        gateway::declarative::parse_bytes(doc.as_bytes(), "bench", clock.now(), catalogue.as_ref())
+            .expect("config");
+    let shared: Arc<Shared> = Shared::new(db, clock, catalogue).expect("state");
 
     let login = rt.block_on(handle(
         Arc::clone(&shared),

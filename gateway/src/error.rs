@@ -56,8 +56,9 @@ pub enum Error {
         addr: std::net::SocketAddr,
         source: std::io::Error,
     },
-    #[error("{0}")]
-    Declarative(String),
+    /// The declarative file did not load (the message names the file, entry and field).
+    #[error(transparent)]
+    Declarative(#[from] crate::declarative::Error),
     #[error("invalid configuration: {0}")]
     Config(String),
 }

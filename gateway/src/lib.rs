@@ -35,7 +35,7 @@ pub use error::Error;
 pub use listener::ClientLimits;
 
 use crate::model::Db;
-use crate::plugins::Deps;
+use crate::plugins::{Catalogue, Deps};
 use crate::state::Shared;
 
 /// This process's node id, as Kong reports it.
@@ -112,12 +112,12 @@ impl GatewayBuilder {
     /// Loads the configuration, binds both listeners and starts serving.
     pub async fn start(self) -> Result<RunningGateway, Error> {
         let now = self.clock.now();
+        let catalogue = Arc::new(Catalogue::new(Deps::in_memory()));
         let db = match &self.declarative_config {
-            Some(path) => declarative::load_file(path, now).map_err(Error::Declarative)?,
+            Some(path) => declarative::load_file(path, now, catalogue.as_ref())?,
             None => Db::default(),
         };
-        let deps = Deps::in_memory();
-        let shared = Shared::new(db, self.clock.clone(), deps)
+        let shared = Shared::new(db, self.clock.clone(), catalogue)
             .map_err(|e| Error::Config(format!("{e:?}")))?;
 
         let proxy = TcpListener::bind(self.proxy_listen)

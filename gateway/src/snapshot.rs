@@ -1,22 +1,54 @@
 //! The running configuration, compiled from [`Db`] whenever it changes and swapped in atomically:
-//! the router, each route's plugin chain in priority order, and hash maps for consumers and keys.
-//! The request path reads a snapshot and never takes a lock.
+//! the router, each route's plugin chain in priority order, and hash maps for consumers and for
+//! plugin-owned credentials (by their descriptor's lookup field). Plugin instances are the ones
+//! built when each plugin entity was written, shared, not rebuilt. The request path reads a
+//! snapshot and never takes a lock.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::model::{Consumer, Db, Route, Service};
-use crate::plugins::{self, Deps, Instance};
-use crate::router::Router;
-use crate::schema::SchemaViolation;
+use serde_json::Value;
 
-/// A key-auth credential as the proxy needs it.
+use crate::model::{Consumer, CredentialTable, Db, PluginCatalogue, PluginEntity, Route, Service};
+use crate::plugins::{self, Catalogue, Instance};
+use crate::router::Router;
+use crate::schema::{SchemaViolation, Source};
+
+/// A plugin-owned credential as the proxy needs it.
 #[derive(Debug, Clone)]
-pub struct KeyCredential {
+pub struct CredentialEntry {
     pub id: String,
     pub consumer_id: String,
-    /// Unix seconds after which the key is unknown (`ttl`).
+    /// Unix seconds after which the credential is unknown (`ttl`).
     pub expires_at: Option<u64>,
+    /// The whole entity, for plugins that check more than the lookup field.
+    pub entity: Value,
+}
+
+/// One plugin-owned table indexed by its descriptor's `lookup_key`.
+fn index(table: &CredentialTable) -> HashMap<String, CredentialEntry> {
+    let schema = table.schema;
+    table
+        .rows
+        .values()
+        .filter_map(|c| {
+            let expires_at = schema
+                .ttl
+                .then(|| c.value.get("ttl").and_then(Value::as_u64))
+                .flatten()
+                .filter(|t| *t > 0)
+                .map(|t| c.created_at + t);
+            Some((
+                c.field(schema.lookup_key)?.to_owned(),
+                CredentialEntry {
+                    id: c.id.clone(),
+                    consumer_id: c.consumer_id.clone(),
+                    expires_at,
+                    entity: c.value.clone(),
+                },
+            ))
+        })
+        .collect()
 }
 
 /// One plugin name on one route: the configs that may apply, resolved per request by Kong's
@@ -95,12 +127,15 @@ pub struct Snapshot {
     consumers: HashMap<String, Arc<Consumer>>,
     consumers_by_username: HashMap<String, Arc<Consumer>>,
     consumers_by_custom_id: HashMap<String, Arc<Consumer>>,
-    keys: HashMap<String, KeyCredential>,
+    /// Plugin-owned tables by name, each indexed by its lookup field.
+    credentials: HashMap<&'static str, HashMap<String, CredentialEntry>>,
 }
 
 impl Snapshot {
-    /// Compiles `db`; fails only if a stored plugin config no longer builds.
-    pub fn compile(db: &Db, deps: &Deps) -> Result<Self, SchemaViolation> {
+    /// Compiles `db`, reusing each plugin entity's instance; a plugin entity without one (not
+    /// written through the catalogue) is checked and built here, and fails the build if it
+    /// does not check.
+    pub fn compile(db: &Db, catalogue: &Catalogue) -> Result<Self, SchemaViolation> {
         let consumers: HashMap<String, Arc<Consumer>> = db
             .consumers
             .values()
@@ -114,24 +149,13 @@ impl Snapshot {
             .values()
             .filter_map(|c| c.custom_id.clone().map(|u| (u, Arc::clone(c))))
             .collect();
-        let keys = db
-            .keyauth_credentials
-            .values()
-            .filter_map(|k| {
-                let consumer_id = k.consumer.as_ref()?.id.clone();
-                let expires_at = k.ttl.filter(|t| *t > 0).map(|t| k.created_at + t);
-                Some((
-                    k.key.clone()?,
-                    KeyCredential {
-                        id: k.id.clone(),
-                        consumer_id,
-                        expires_at,
-                    },
-                ))
-            })
+        let credentials = db
+            .credentials
+            .iter()
+            .map(|(table, rows)| (*table, index(rows)))
             .collect();
 
-        // Build every enabled plugin once.
+        // Every enabled plugin, as built when it was written.
         struct Built {
             route: Option<String>,
             service: Option<String>,
@@ -140,19 +164,32 @@ impl Snapshot {
         }
         let mut by_name: HashMap<&'static str, Vec<Built>> = HashMap::new();
         for p in db.plugins.values().filter(|p| p.enabled) {
-            let instance = Instance::build(&p.name, &p.config, deps).map_err(|e| {
-                let mut e = e;
-                e.push(
-                    "@entity",
-                    format!("plugin {} ({}) failed to build", p.id, p.name),
-                );
-                e
-            })?;
+            let compiled = match &p.compiled {
+                Some(compiled) => compiled.clone(),
+                None => {
+                    catalogue
+                        .check(&p.name, p.config.clone(), Source::Json)
+                        .map_err(|mut e| {
+                            e.push(
+                                "@entity",
+                                format!("plugin {} ({}) failed to build", p.id, p.name),
+                            );
+                            e
+                        })?
+                        .compiled
+                }
+            };
+            let Some(instance) = compiled.get::<Instance>() else {
+                return Err(SchemaViolation::entity(format!(
+                    "plugin {} ({}) was not built by this gateway's plugins",
+                    p.id, p.name
+                )));
+            };
             by_name.entry(instance.name()).or_default().push(Built {
                 route: p.route.as_ref().map(|fk| fk.id.clone()),
                 service: p.service.as_ref().map(|fk| fk.id.clone()),
                 consumer: p.consumer.as_ref().map(|fk| fk.id.clone()),
-                instance: Arc::new(instance),
+                instance,
             });
         }
         let mut names: Vec<&'static str> = by_name.keys().copied().collect();
@@ -225,7 +262,7 @@ impl Snapshot {
             consumers,
             consumers_by_username,
             consumers_by_custom_id,
-            keys,
+            credentials,
         })
     }
 
@@ -252,10 +289,16 @@ impl Snapshot {
         self.consumers_by_custom_id.get(custom_id).cloned()
     }
 
-    /// A key-auth credential by key, unless its `ttl` ran out.
-    pub fn key_credential(&self, key: &str, now: u64) -> Option<&KeyCredential> {
-        self.keys
-            .get(key)
-            .filter(|k| k.expires_at.is_none_or(|t| now < t))
+    /// A plugin-owned credential by its lookup field (key-auth: the key), unless its `ttl` ran out.
+    pub fn credential(
+        &self,
+        schema: &PluginEntity,
+        lookup: &str,
+        now: u64,
+    ) -> Option<&CredentialEntry> {
+        self.credentials
+            .get(schema.table)?
+            .get(lookup)
+            .filter(|c| c.expires_at.is_none_or(|t| now < t))
     }
 }

@@ -8,7 +8,7 @@ use arc_swap::ArcSwap;
 
 use crate::clock::Clock;
 use crate::model::{Db, DbError};
-use crate::plugins::Deps;
+use crate::plugins::{Catalogue, Deps};
 use crate::proxy::Upstream;
 use crate::snapshot::Snapshot;
 
@@ -19,19 +19,23 @@ pub struct Shared {
     /// The entities; only [`Shared::write`] changes them.
     db: Mutex<Db>,
     pub clock: Clock,
+    /// The plugins every write is checked against and every instance is built by.
+    pub catalogue: Arc<Catalogue>,
     pub deps: Deps,
     pub upstream: Upstream,
     requests: AtomicU64,
 }
 
 impl Shared {
-    /// Shared state running `db`.
-    pub fn new(db: Db, clock: Clock, deps: Deps) -> Result<Arc<Self>, DbError> {
-        let snapshot = Snapshot::compile(&db, &deps).map_err(DbError::Schema)?;
+    /// Shared state running `db`, whose plugins were checked against `catalogue`.
+    pub fn new(db: Db, clock: Clock, catalogue: Arc<Catalogue>) -> Result<Arc<Self>, DbError> {
+        let snapshot = Snapshot::compile(&db, &catalogue).map_err(DbError::Schema)?;
+        let deps = catalogue.deps().clone();
         Ok(Arc::new(Self {
             snapshot: ArcSwap::from_pointee(snapshot),
             db: Mutex::new(db),
             clock,
+            catalogue,
             deps,
             upstream: Upstream::new(),
             requests: AtomicU64::new(0),
@@ -66,7 +70,7 @@ impl Shared {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut next = db.clone();
         let out = f(&mut next)?;
-        let snapshot = Snapshot::compile(&next, &self.deps).map_err(DbError::Schema)?;
+        let snapshot = Snapshot::compile(&next, &self.catalogue).map_err(DbError::Schema)?;
         *db = next;
         self.snapshot.store(Arc::new(snapshot));
         Ok(out)
@@ -80,3 +84,6 @@ impl Shared {
         })
     }
 }
+
+#[cfg(test)]
+mod tests;

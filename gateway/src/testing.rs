@@ -10,7 +10,7 @@ use http_body_util::{BodyExt, Full};
 use serde_json::{Value, json};
 
 use crate::clock::Clock;
-use crate::plugins::Deps;
+use crate::plugins::{Catalogue, Deps};
 use crate::proxy::Body;
 use crate::state::Shared;
 
@@ -18,11 +18,23 @@ use crate::state::Shared;
 pub const CLIENT: SocketAddr =
     SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 50000);
 
+/// The gateway's plugin list with in-memory dependencies.
+pub fn catalogue() -> Arc<Catalogue> {
+    Arc::new(Catalogue::new(Deps::in_memory()))
+}
+
 /// Shared state loaded from a declarative YAML document, on a manual clock.
 pub fn shared(doc: &str) -> Arc<Shared> {
     let clock = Clock::manual();
-    let db = crate::declarative::parse_bytes(doc.as_bytes(), "test.yml", clock.now()).unwrap();
-    Shared::new(db, clock, Deps::in_memory()).unwrap()
+    let catalogue = catalogue();
+    let db = crate::declarative::parse_bytes(
+        doc.as_bytes(),
+        "test.yml",
+        clock.now(),
+        catalogue.as_ref(),
+    )
+    .unwrap();
+    Shared::new(db, clock, catalogue).unwrap()
 }
 
 /// A request with an empty body.

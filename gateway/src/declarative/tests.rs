@@ -1,4 +1,6 @@
 use super::*;
+use crate::plugins::key_auth::daos::KEYAUTH_CREDENTIALS;
+use crate::testing::catalogue;
 
 const DOC: &str = r#"
 _format_version: "3.0"
@@ -34,7 +36,7 @@ plugins:
 
 #[test]
 fn nested_and_top_level_forms_load_with_references_by_name() {
-    let db = parse_bytes(DOC.as_bytes(), "kong.yml", 1).unwrap();
+    let db = parse_bytes(DOC.as_bytes(), "kong.yml", 1, &*catalogue()).unwrap();
     assert_eq!(
         (
             db.services.len(),
@@ -62,8 +64,8 @@ fn nested_and_top_level_forms_load_with_references_by_name() {
     assert_eq!(session.config["cookie_secure"], serde_json::json!(false));
     assert_eq!(session.config["storage"], serde_json::json!("kong"));
     assert_eq!(
-        db.key_auth("hello_world", Some("alex"))
-            .map(|k| k.consumer.is_some()),
+        db.credential(&KEYAUTH_CREDENTIALS, "hello_world", Some("alex"))
+            .map(|k| !k.consumer_id.is_empty()),
         Some(true)
     );
 }
@@ -71,7 +73,9 @@ fn nested_and_top_level_forms_load_with_references_by_name() {
 #[test]
 fn errors_name_the_file_the_entry_and_the_field() {
     let bad = DOC.replace("cookie_secure: false", "cookie_secure: nope");
-    let err = parse_bytes(bad.as_bytes(), "kong.yml", 1).unwrap_err();
+    let err = parse_bytes(bad.as_bytes(), "kong.yml", 1, &*catalogue())
+        .unwrap_err()
+        .to_string();
     assert!(
         err.starts_with("error parsing declarative config file kong.yml:"),
         "{err}"
@@ -81,17 +85,30 @@ fn errors_name_the_file_the_entry_and_the_field() {
         "{err}"
     );
 
-    let err = parse_bytes(b"services: []", "k.yml", 1).unwrap_err();
+    let err = parse_bytes(b"services: []", "k.yml", 1, &*catalogue())
+        .unwrap_err()
+        .to_string();
     assert!(
         err.contains("in '_format_version': required field missing"),
         "{err}"
     );
-    let err = parse_bytes(b"_format_version: \"9.9\"", "k.yml", 1).unwrap_err();
+    let err = parse_bytes(b"_format_version: \"9.9\"", "k.yml", 1, &*catalogue())
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("expected one of: 1.1, 2.1, 3.0"), "{err}");
-    let err = parse_bytes(b"_format_version: \"3.0\"\nupstreams: []", "k.yml", 1).unwrap_err();
+    let err = parse_bytes(
+        b"_format_version: \"3.0\"\nupstreams: []",
+        "k.yml",
+        1,
+        &*catalogue(),
+    )
+    .unwrap_err()
+    .to_string();
     assert!(err.contains("in 'upstreams': unknown field"), "{err}");
     let missing_consumer = DOC.replace("consumer: anonymous_users", "consumer: nobody");
-    let err = parse_bytes(missing_consumer.as_bytes(), "k.yml", 1).unwrap_err();
+    let err = parse_bytes(missing_consumer.as_bytes(), "k.yml", 1, &*catalogue())
+        .unwrap_err()
+        .to_string();
     assert!(
         err.contains("does not reference an existing 'consumers' entity"),
         "{err}"
@@ -100,8 +117,8 @@ fn errors_name_the_file_the_entry_and_the_field() {
 
 #[test]
 fn export_round_trips() {
-    let db = parse_bytes(DOC.as_bytes(), "kong.yml", 1).unwrap();
-    let again = load(export(&db), 1).unwrap();
+    let db = parse_bytes(DOC.as_bytes(), "kong.yml", 1, &*catalogue()).unwrap();
+    let again = load(export(&db, &*catalogue()), 1, &*catalogue()).unwrap();
     assert_eq!(again.plugins.len(), 3);
     assert_eq!(again.consumers, db.consumers);
 }
@@ -117,7 +134,8 @@ fn every_shipped_declarative_fixture_loads() {
         for entry in entries.flatten() {
             let path = entry.path();
             if path.extension().is_some_and(|e| e == "yaml" || e == "yml") {
-                load_file(&path, 1).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                load_file(&path, 1, &*catalogue())
+                    .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
                 loaded += 1;
             }
         }

@@ -3,6 +3,7 @@
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
+use super::catalogue::{Compiled, PluginCatalogue};
 use crate::schema::{SchemaViolation, Source, parse};
 
 /// A reference to another entity: `{"id": "..."}` on the wire. On input Kong also accepts
@@ -329,43 +330,9 @@ impl Consumer {
     }
 }
 
-/// `kong/plugins/key-auth/daos.lua`: table `keyauth_credentials`, Admin API `key-auths`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct KeyAuthCredential {
-    #[serde(default)]
-    pub id: String,
-    #[serde(default)]
-    pub consumer: Option<ForeignKey>,
-    #[serde(default)]
-    pub key: Option<String>,
-    #[serde(default)]
-    pub tags: Option<Vec<String>>,
-    #[serde(default)]
-    pub ttl: Option<u64>,
-    #[serde(default)]
-    pub created_at: u64,
-}
-
-impl KeyAuthCredential {
-    /// Parses a credential; a missing `key` is generated as Kong does.
-    pub fn from_value(value: Value, source: Source) -> Result<Self, SchemaViolation> {
-        let mut cred: Self = parse(value, source)?;
-        if cred.consumer.is_none() {
-            return Err(SchemaViolation::field(
-                "consumer",
-                crate::schema::REQUIRED_FIELD_MISSING,
-            ));
-        }
-        if cred.key.as_deref().is_none_or(str::is_empty) {
-            cred.key = Some(uuid::Uuid::new_v4().simple().to_string());
-        }
-        Ok(cred)
-    }
-}
-
-/// `kong/db/schema/entities/plugins.lua`. `config` is kept as the normalized JSON (defaults filled);
-/// the typed config is built from it when the running configuration is compiled.
+/// `kong/db/schema/entities/plugins.lua`. `config` is kept as the normalized JSON (defaults filled)
+/// for the Admin API; `compiled` is what the plugin built from it when it was checked, reused by
+/// every snapshot build until the entity changes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Plugin {
@@ -393,6 +360,9 @@ pub struct Plugin {
     pub created_at: u64,
     #[serde(default)]
     pub updated_at: u64,
+    /// Set by [`Plugin::from_value`]; never on the wire.
+    #[serde(skip)]
+    pub compiled: Option<Compiled>,
 }
 
 impl Plugin {
@@ -402,8 +372,12 @@ impl Plugin {
             .to_vec()
     }
 
-    /// Parses a plugin and its config (checked by the plugin's own schema).
-    pub fn from_value(value: Value, source: Source) -> Result<Self, SchemaViolation> {
+    /// Parses a plugin and checks its config once, against the node's plugin catalogue.
+    pub fn from_value(
+        value: Value,
+        source: Source,
+        catalogue: &dyn PluginCatalogue,
+    ) -> Result<Self, SchemaViolation> {
         let mut plugin: Self = parse(value, source)?;
         if plugin.name.is_empty() {
             return Err(SchemaViolation::field(
@@ -411,7 +385,7 @@ impl Plugin {
                 crate::schema::REQUIRED_FIELD_MISSING,
             ));
         }
-        if !crate::plugins::is_known(&plugin.name) {
+        if !catalogue.knows(&plugin.name) {
             return Err(SchemaViolation::field(
                 "name",
                 format!(
@@ -420,11 +394,13 @@ impl Plugin {
                 ),
             ));
         }
-        if plugin.consumer.is_some() && crate::plugins::is_no_consumer(&plugin.name) {
+        if plugin.consumer.is_some() && catalogue.no_consumer(&plugin.name) {
             return Err(SchemaViolation::field("consumer", "value must be null"));
         }
         let config = std::mem::take(&mut plugin.config);
-        plugin.config = crate::plugins::normalize_config(&plugin.name, config, source)?;
+        let checked = catalogue.check(&plugin.name, config, source)?;
+        plugin.config = checked.config;
+        plugin.compiled = Some(checked.compiled);
         Ok(plugin)
     }
 }

@@ -1,14 +1,18 @@
-//! Kong's core entities as the Admin API and `kong.yml` show them: services, routes, consumers,
-//! key-auth credentials and plugins (`kong/db/schema/entities/*.lua`).
+//! Kong's core entities as the Admin API and `kong.yml` show them: services, routes, consumers
+//! and plugin configs (`kong/db/schema/entities/*.lua`), plus the entities plugins declare
+//! (credentials), handled from a [`PluginEntity`] descriptor.
 //!
-//! Each entity is one serde struct: deserializing fills Kong's defaults, serializing gives Kong's JSON.
-//! [`Db`] holds them, checks references and uniqueness, and is the only place they change.
+//! Each core entity is one serde struct: deserializing fills Kong's defaults, serializing gives
+//! Kong's JSON. [`Db`] holds them, checks references and uniqueness, and is the only place they
+//! change. The model names no plugin: writers hand it a [`PluginCatalogue`].
 
+mod catalogue;
 mod db;
 mod entities;
 
-pub use db::{Db, DbError, Endpoint};
-pub use entities::{Consumer, ForeignKey, KeyAuthCredential, Plugin, Route, Service};
+pub use catalogue::{CheckedConfig, Compiled, PluginCatalogue, PluginEntity};
+pub use db::{Credential, CredentialTable, Db, DbError, Endpoint};
+pub use entities::{Consumer, ForeignKey, Plugin, Route, Service};
 
 /// Kong's message for an `id` that is not a UUID.
 pub const INVALID_UUID: &str = "expected a valid UUID";

@@ -3,6 +3,18 @@ use serde_json::json;
 use super::*;
 use crate::schema::Source;
 
+/// The gateway's real plugin list: these tests check the store with the plugins it runs.
+fn cat() -> std::sync::Arc<dyn PluginCatalogue> {
+    crate::testing::catalogue()
+}
+
+/// The descriptor of key-auth's credentials, as the plugin list declares it.
+fn keyauth() -> &'static PluginEntity {
+    cat()
+        .entity("keyauth_credentials")
+        .expect("key-auth declares keyauth_credentials")
+}
+
 const NOW: u64 = 1_700_000_000;
 
 fn db_with_service() -> (Db, Service) {
@@ -119,7 +131,7 @@ fn routes_resolve_services_by_name_and_reject_unknown_ones() {
 fn plugins_check_name_scope_and_config() {
     let (mut db, _) = db_with_service();
     let err = db
-        .insert_plugin(json!({"name": "foo"}), Source::Json, NOW, None)
+        .insert_plugin(json!({"name": "foo"}), Source::Json, NOW, None, &*cat())
         .unwrap_err();
     let DbError::Schema(v) = err else { panic!() };
     assert_eq!(
@@ -136,6 +148,7 @@ fn plugins_check_name_scope_and_config() {
             Source::Json,
             NOW,
             None,
+            &*cat(),
         )
         .unwrap_err();
     let DbError::Schema(v) = err else { panic!() };
@@ -150,6 +163,7 @@ fn plugins_check_name_scope_and_config() {
             Source::Json,
             NOW,
             None,
+            &*cat(),
         )
         .unwrap_err();
     let DbError::Schema(v) = err else { panic!() };
@@ -164,6 +178,7 @@ fn plugins_check_name_scope_and_config() {
             Source::Json,
             NOW,
             None,
+            &*cat(),
         )
         .unwrap();
     assert_eq!(p.config["key_names"], json!(["apikey"]));
@@ -173,6 +188,7 @@ fn plugins_check_name_scope_and_config() {
         Source::Json,
         NOW,
         None,
+        &*cat(),
     );
     assert!(matches!(again, Err(DbError::Unique { .. })));
 }
@@ -181,14 +197,14 @@ fn plugins_check_name_scope_and_config() {
 fn patch_with_form_fields_builds_arrays_and_keeps_other_config() {
     let (mut db, _) = db_with_service();
     let p = db
-        .insert_plugin(json!({"name": "key-auth", "config": {"key_names": ["apikey"], "hide_credentials": true}}), Source::Json, NOW, None)
+        .insert_plugin(json!({"name": "key-auth", "config": {"key_names": ["apikey"], "hide_credentials": true}}), Source::Json, NOW, None, &*cat())
         .unwrap();
     let patch = crate::admin::form::decode(
         b"config.key_names=one&config.key_names=two&config.run_on_preflight=false",
     )
     .unwrap();
     let updated = db
-        .update_plugin(&p.id, patch, Source::Form, NOW + 5)
+        .update_plugin(&p.id, patch, Source::Form, NOW + 5, &*cat())
         .unwrap();
     assert_eq!(updated.config["key_names"], json!(["one", "two"]));
     assert_eq!(updated.config["run_on_preflight"], json!(false));
@@ -203,23 +219,26 @@ fn deleting_a_consumer_takes_its_credentials_and_plugins() {
         .insert_consumer(json!({"username": "alex"}), Source::Json, NOW)
         .unwrap();
     let k = db
-        .insert_key_auth(
+        .insert_credential(
+            keyauth(),
             json!({"key": "hello_world"}),
             Source::Json,
             NOW,
             Some("alex"),
         )
         .unwrap();
-    assert_eq!(k.consumer, Some(ForeignKey::id(c.id.clone())));
+    assert_eq!(k.consumer_id, c.id);
     db.insert_plugin(
         json!({"name": "request-termination", "consumer": {"username": "alex"}}),
         Source::Json,
         NOW,
         None,
+        &*cat(),
     )
     .unwrap();
     let dup = db
-        .insert_key_auth(
+        .insert_credential(
+            keyauth(),
             json!({"key": "hello_world"}),
             Source::Json,
             NOW,
@@ -228,7 +247,11 @@ fn deleting_a_consumer_takes_its_credentials_and_plugins() {
         .unwrap_err();
     assert!(matches!(dup, DbError::Unique { .. }));
     db.delete_consumer("alex").unwrap();
-    assert!(db.keyauth_credentials.is_empty() && db.plugins.is_empty() && db.consumers.is_empty());
+    assert!(
+        db.credentials(keyauth()).next().is_none()
+            && db.plugins.is_empty()
+            && db.consumers.is_empty()
+    );
 }
 
 #[test]
@@ -237,15 +260,15 @@ fn key_auth_generates_a_key_when_none_is_given() {
     db.insert_consumer(json!({"username": "alex"}), Source::Json, NOW)
         .unwrap();
     let k = db
-        .insert_key_auth(json!({}), Source::Json, NOW, Some("alex"))
+        .insert_credential(keyauth(), json!({}), Source::Json, NOW, Some("alex"))
         .unwrap();
-    assert_eq!(k.key.as_deref().map(str::len), Some(32));
+    assert_eq!(k.field("key").map(str::len), Some(32));
     assert!(
-        db.key_auth(k.key.as_deref().unwrap(), Some("alex"))
+        db.credential(keyauth(), k.field("key").unwrap(), Some("alex"))
             .is_some()
     );
     assert_eq!(
-        db.delete_key_auth(&k.id, Some("bob")),
+        db.delete_credential(keyauth(), &k.id, Some("bob")),
         Err(DbError::NotFound)
     );
 }

@@ -3,6 +3,8 @@
 //! per phase, `tests.rs`.
 //!
 //! Adding a plugin: write its folder and add one line to the list at the bottom of this file.
+//! The list becomes the [`Catalogue`] the Admin API and the declarative loader check plugin
+//! entities against: each config is parsed, checked and built once, when it is written.
 
 pub mod key_auth;
 pub mod openid_connect;
@@ -16,6 +18,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use crate::model::{CheckedConfig, Compiled, PluginCatalogue, PluginEntity};
 use crate::pdk::{Ctx, Flow};
 use crate::schema::{SchemaViolation, Source};
 
@@ -57,6 +60,8 @@ pub trait Plugin: Sized + Send + Sync + 'static {
     const PRIORITY: i32;
     /// True when Kong's schema has `consumer = typedefs.no_consumer`.
     const NO_CONSUMER: bool;
+    /// The entities the plugin owns (its `daos.lua`), handled by the core.
+    const ENTITIES: &'static [&'static PluginEntity] = &[];
     /// The typed config.
     type Config: Schema;
 
@@ -79,8 +84,8 @@ pub trait Plugin: Sized + Send + Sync + 'static {
     }
 }
 
-/// Parses, checks and re-serializes a config so the stored JSON has every default filled.
-fn normalize<P: Plugin>(value: Value, source: Source) -> Result<Value, SchemaViolation> {
+/// Parses and checks a config once: the typed config, and its JSON with every default filled.
+fn check<P: Plugin>(value: Value, source: Source) -> Result<(Value, P::Config), SchemaViolation> {
     let value = if value.is_null() {
         Value::Object(serde_json::Map::new())
     } else {
@@ -92,14 +97,16 @@ fn normalize<P: Plugin>(value: Value, source: Source) -> Result<Value, SchemaVio
     let config: P::Config =
         crate::schema::parse(value, source).map_err(|e| e.prefixed("config"))?;
     config.validate().map_err(|e| e.prefixed("config"))?;
-    serde_json::to_value(&config).map_err(|e| SchemaViolation::field("config", e.to_string()))
+    let stored = serde_json::to_value(&config)
+        .map_err(|e| SchemaViolation::field("config", e.to_string()))?;
+    Ok((stored, config))
 }
 
-fn build<P: Plugin>(value: &Value, deps: &Deps) -> Result<P, SchemaViolation> {
-    let config: P::Config =
-        crate::schema::parse(value.clone(), Source::Json).map_err(|e| e.prefixed("config"))?;
-    config.validate().map_err(|e| e.prefixed("config"))?;
-    Ok(P::new(config, deps))
+fn not_enabled(name: &str) -> SchemaViolation {
+    SchemaViolation::field(
+        "name",
+        format!("plugin '{name}' not enabled; add it to the 'plugins' configuration property"),
+    )
 }
 
 macro_rules! plugin_list {
@@ -110,11 +117,15 @@ macro_rules! plugin_list {
         }
 
         impl Instance {
-            /// Builds an instance from a stored (normalized) config.
-            pub fn build(name: &str, config: &Value, deps: &Deps) -> Result<Self, SchemaViolation> {
+            /// Checks a config once and builds the instance from the typed result.
+            fn check(name: &str, config: Value, source: Source, deps: &Deps) -> Result<CheckedConfig, SchemaViolation> {
                 match name {
-                    $(<$ty as Plugin>::NAME => Ok(Self::$variant(build::<$ty>(config, deps)?)),)*
-                    _ => Err(SchemaViolation::field("name", format!("plugin '{name}' not enabled"))),
+                    $(<$ty as Plugin>::NAME => {
+                        let (stored, config) = check::<$ty>(config, source)?;
+                        let instance = Self::$variant(<$ty as Plugin>::new(config, deps));
+                        Ok(CheckedConfig { config: stored, compiled: Compiled::new(Arc::new(instance)) })
+                    })*
+                    _ => Err(not_enabled(name)),
                 }
             }
 
@@ -138,6 +149,13 @@ macro_rules! plugin_list {
                     $(Self::$variant(p) => p.header_filter(ctx, response).await,)*
                 }
             }
+        }
+
+        /// Every entity the plugins own, in list order.
+        fn entities() -> Vec<&'static PluginEntity> {
+            let mut all = Vec::new();
+            $(all.extend_from_slice(<$ty as Plugin>::ENTITIES);)*
+            all
         }
 
         /// Every plugin name this gateway knows, with its priority, highest first.
@@ -171,8 +189,8 @@ macro_rules! plugin_list {
         /// Checks a config against the plugin's schema and fills its defaults.
         pub fn normalize_config(name: &str, config: Value, source: Source) -> Result<Value, SchemaViolation> {
             match name {
-                $(<$ty as Plugin>::NAME => normalize::<$ty>(config, source),)*
-                _ => Err(SchemaViolation::field("name", format!("plugin '{name}' not enabled; add it to the 'plugins' configuration property"))),
+                $(<$ty as Plugin>::NAME => check::<$ty>(config, source).map(|(stored, _)| stored),)*
+                _ => Err(not_enabled(name)),
             }
         }
     };
@@ -184,4 +202,55 @@ plugin_list! {
     KeyAuth => key_auth::KeyAuth,
     OpenIdConnect => openid_connect::OpenIdConnect,
     RequestTermination => request_termination::RequestTermination,
+}
+
+/// The plugin list as the entity store sees it, with the dependencies instances are built with.
+/// Handed to the Admin API (through [`crate::state::Shared`]) and to the declarative loader.
+#[derive(Debug, Clone)]
+pub struct Catalogue {
+    deps: Deps,
+    entities: Vec<&'static PluginEntity>,
+}
+
+impl Catalogue {
+    /// Every plugin of the list, building instances with `deps`.
+    pub fn new(deps: Deps) -> Self {
+        Self {
+            deps,
+            entities: entities(),
+        }
+    }
+
+    /// What instances are built with.
+    pub fn deps(&self) -> &Deps {
+        &self.deps
+    }
+
+    /// Every plugin name with its priority, highest first.
+    pub fn available(&self) -> Vec<(&'static str, i32)> {
+        available()
+    }
+}
+
+impl PluginCatalogue for Catalogue {
+    fn knows(&self, name: &str) -> bool {
+        is_known(name)
+    }
+
+    fn no_consumer(&self, name: &str) -> bool {
+        is_no_consumer(name)
+    }
+
+    fn check(
+        &self,
+        name: &str,
+        config: Value,
+        source: Source,
+    ) -> Result<CheckedConfig, SchemaViolation> {
+        Instance::check(name, config, source, &self.deps)
+    }
+
+    fn entities(&self) -> &[&'static PluginEntity] {
+        &self.entities
+    }
 }

@@ -95,7 +95,10 @@ async fn authenticate(plugin: &KeyAuth, ctx: &mut Ctx) -> Result<(), (StatusCode
         Some(k) if !k.is_empty() => k,
         _ => return Err((StatusCode::UNAUTHORIZED, NO_API_KEY)),
     };
-    let Some(cred) = ctx.snapshot.key_credential(&key, ctx.now) else {
+    let Some(cred) = ctx
+        .snapshot
+        .credential(&super::daos::KEYAUTH_CREDENTIALS, &key, ctx.now)
+    else {
         return Err((StatusCode::UNAUTHORIZED, UNAUTHORIZED));
     };
     let (cred_id, consumer_id) = (cred.id.clone(), cred.consumer_id.clone());

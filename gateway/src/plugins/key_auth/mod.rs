@@ -2,8 +2,10 @@
 //! (Kong `kong/plugins/key-auth/`, 3.10 messages).
 
 mod access;
+pub mod daos;
 pub mod schema;
 
+use crate::model::PluginEntity;
 use crate::pdk::{Ctx, Flow};
 use crate::plugins::{Deps, Plugin};
 
@@ -21,6 +23,7 @@ impl Plugin for KeyAuth {
     const NAME: &'static str = "key-auth";
     const PRIORITY: i32 = 1250;
     const NO_CONSUMER: bool = true;
+    const ENTITIES: &'static [&'static PluginEntity] = &[&daos::KEYAUTH_CREDENTIALS];
     type Config = Config;
 
     fn new(config: Config, _deps: &Deps) -> Self {

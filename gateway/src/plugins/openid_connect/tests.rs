@@ -937,6 +937,7 @@ async fn discovery_and_jwks_are_cached_and_refetched_on_an_unknown_kid() {
     assert_eq!(Idp::count(&idp.state.jwks_fetches), 2);
 
     // A config change keeps the cache (it lives in the plugin Deps).
+    let catalogue = std::sync::Arc::clone(&gw.catalogue);
     gw.write(|db| {
         let id = db.plugins.values().next().unwrap().id.clone();
         db.update_plugin(
@@ -944,6 +945,7 @@ async fn discovery_and_jwks_are_cached_and_refetched_on_an_unknown_kid() {
             json!({"config": {"leeway": 5}}),
             crate::schema::Source::Json,
             0,
+            catalogue.as_ref(),
         )
         .map(|_| ())
     })

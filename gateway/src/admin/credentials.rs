@@ -1,0 +1,177 @@
+//! Admin API handlers of every plugin-owned entity, from its descriptor (Kong's generic
+//! `endpoints.lua` for a `daos.lua` entity): `/<admin_path>` and `/<admin_path>/{id or key}`,
+//! `/<admin_path>/{k}/consumer`, and the same under `/consumers/{c}/<consumer_path>`. key-auth
+//! gets `/key-auths` and `/consumers/{c}/key-auth` this way.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::response::Response;
+use axum::routing::get;
+
+use super::{
+    AdminError, AppState, Input, Page, Result, created, found, list, no_content, ok, to_value,
+};
+use crate::model::PluginEntity;
+use crate::state::Shared;
+
+type Routes = Router<Arc<Shared>>;
+
+/// Adds the endpoints of one plugin-owned entity.
+pub(super) fn routes(router: Routes, entity: &'static PluginEntity) -> Routes {
+    let top = format!("/{}", entity.admin_path);
+    let nested = format!("/consumers/{{c}}/{}", entity.consumer_path);
+    router
+        .route(
+            &top,
+            get(move |s: AppState, p: Query<Page>| list_all(entity, s, p))
+                .post(move |s: AppState, b: Input| create(entity, s, None, b)),
+        )
+        .route(
+            &format!("{top}/{{k}}"),
+            get(move |s: AppState, Path(k): Path<String>| get_one(entity, s, None, k))
+                .patch(move |s: AppState, Path(k): Path<String>, b: Input| {
+                    patch(entity, s, None, k, b)
+                })
+                .put(move |s: AppState, Path(k): Path<String>, b: Input| put(entity, s, None, k, b))
+                .delete(move |s: AppState, Path(k): Path<String>| delete(entity, s, None, k)),
+        )
+        .route(
+            &format!("{top}/{{k}}/consumer"),
+            get(move |s: AppState, Path(k): Path<String>| owner(entity, s, k)),
+        )
+        .route(
+            &nested,
+            get(move |s: AppState, Path(c): Path<String>, p: Query<Page>| list_of(entity, s, c, p))
+                .post(move |s: AppState, Path(c): Path<String>, b: Input| {
+                    create(entity, s, Some(c), b)
+                }),
+        )
+        .route(
+            &format!("{nested}/{{k}}"),
+            get(move |s: AppState, Path((c, k)): Path<(String, String)>| {
+                get_one(entity, s, Some(c), k)
+            })
+            .patch(
+                move |s: AppState, Path((c, k)): Path<(String, String)>, b: Input| {
+                    patch(entity, s, Some(c), k, b)
+                },
+            )
+            .put(
+                move |s: AppState, Path((c, k)): Path<(String, String)>, b: Input| {
+                    put(entity, s, Some(c), k, b)
+                },
+            )
+            .delete(move |s: AppState, Path((c, k)): Path<(String, String)>| {
+                delete(entity, s, Some(c), k)
+            }),
+        )
+}
+
+async fn list_all(
+    entity: &'static PluginEntity,
+    State(s): AppState,
+    Query(p): Query<Page>,
+) -> Response {
+    let items = s.read(|db| db.credentials(entity).map(to_value).collect());
+    list(items, &p, &format!("/{}", entity.admin_path))
+}
+
+async fn list_of(
+    entity: &'static PluginEntity,
+    State(s): AppState,
+    c: String,
+    Query(p): Query<Page>,
+) -> Result<Response> {
+    let items = s.read(|db| {
+        db.credentials_of(entity, &c)
+            .map(|v| v.into_iter().map(to_value).collect::<Vec<_>>())
+    });
+    Ok(list(
+        items.ok_or(AdminError::NotFound)?,
+        &p,
+        &format!("/consumers/{c}/{}", entity.consumer_path),
+    ))
+}
+
+async fn create(
+    entity: &'static PluginEntity,
+    State(s): AppState,
+    consumer: Option<String>,
+    body: Input,
+) -> Result<Response> {
+    let now = s.clock.now();
+    Ok(created(to_value(&s.write(|db| {
+        db.insert_credential(entity, body.value, body.source, now, consumer.as_deref())
+    })?)))
+}
+
+async fn get_one(
+    entity: &'static PluginEntity,
+    State(s): AppState,
+    consumer: Option<String>,
+    k: String,
+) -> Result<Response> {
+    s.read(|db| found(db.credential(entity, &k, consumer.as_deref())))
+}
+
+async fn patch(
+    entity: &'static PluginEntity,
+    State(s): AppState,
+    consumer: Option<String>,
+    k: String,
+    body: Input,
+) -> Result<Response> {
+    let now = s.clock.now();
+    Ok(ok(to_value(&s.write(|db| {
+        db.update_credential(
+            entity,
+            &k,
+            consumer.as_deref(),
+            body.value,
+            body.source,
+            now,
+        )
+    })?)))
+}
+
+async fn put(
+    entity: &'static PluginEntity,
+    State(s): AppState,
+    consumer: Option<String>,
+    k: String,
+    body: Input,
+) -> Result<Response> {
+    let now = s.clock.now();
+    Ok(ok(to_value(&s.write(|db| {
+        db.upsert_credential(
+            entity,
+            &k,
+            consumer.as_deref(),
+            body.value,
+            body.source,
+            now,
+        )
+    })?)))
+}
+
+async fn delete(
+    entity: &'static PluginEntity,
+    State(s): AppState,
+    consumer: Option<String>,
+    k: String,
+) -> Result<Response> {
+    s.write(|db| db.delete_credential(entity, &k, consumer.as_deref()))?;
+    Ok(no_content())
+}
+
+/// `GET /<admin_path>/{k}/consumer`.
+async fn owner(entity: &'static PluginEntity, State(s): AppState, k: String) -> Result<Response> {
+    s.read(|db| {
+        let id = db.credential(entity, &k, None)?.consumer_id.clone();
+        db.consumers.get(&id).map(to_value)
+    })
+    .map(ok)
+    .ok_or(AdminError::NotFound)
+}

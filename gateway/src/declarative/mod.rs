@@ -1,0 +1,197 @@
+//! Declarative configuration in Kong's `kong.yml` format (`_format_version: "3.0"`): the nested
+//! form (routes and plugins under services, credentials and plugins under consumers) and the
+//! top-level form, with references by name or id. Runs at start-up (`declarative_config`) and on
+//! `POST /config`. Loading goes through [`Db`], so the rules and messages are the Admin API's; a
+//! bad file names the file, the entry and the field ([`Error`]). Plugin configs are checked, and
+//! plugin-owned entities found, through the [`PluginCatalogue`] handed in.
+
+mod error;
+
+use serde_json::{Map, Value, json};
+
+pub use error::{EntryError, Error, Problem};
+
+use crate::model::{Db, DbError, PluginCatalogue};
+use crate::schema::Source;
+
+const FORMAT_VERSIONS: [&str; 3] = ["1.1", "2.1", "3.0"];
+/// Top-level keys besides the collections of plugin-owned entities.
+const TOP_LEVEL: [&str; 6] = [
+    "_format_version",
+    "_transform",
+    "services",
+    "routes",
+    "consumers",
+    "plugins",
+];
+
+/// Reads and loads a declarative file (YAML or JSON).
+pub fn load_file(
+    path: &std::path::Path,
+    now: u64,
+    catalogue: &dyn PluginCatalogue,
+) -> Result<Db, Error> {
+    let text = std::fs::read(path).map_err(|source| Error::Read {
+        path: path.display().to_string(),
+        source,
+    })?;
+    parse_bytes(&text, &path.display().to_string(), now, catalogue)
+}
+
+/// Parses and loads declarative config text; `name` is used in error messages.
+pub fn parse_bytes(
+    text: &[u8],
+    name: &str,
+    now: u64,
+    catalogue: &dyn PluginCatalogue,
+) -> Result<Db, Error> {
+    let fail = |problem: Problem| Error::Parse {
+        name: name.to_owned(),
+        problem,
+    };
+    let text = std::str::from_utf8(text).map_err(|_| fail(Problem::NotUtf8))?;
+    let value: Value = if text.trim_start().starts_with('{') {
+        serde_json::from_str(text).map_err(|e| fail(Problem::Json(e.to_string())))?
+    } else {
+        serde_saphyr::from_str(text).map_err(|e| fail(Problem::Yaml(e.to_string())))?
+    };
+    load(value, now, catalogue).map_err(fail)
+}
+
+/// Where an entry sits, for error messages: collection, index, and the nested list and index.
+type Place = (&'static str, usize, Option<(&'static str, usize)>);
+
+fn refused(place: Place) -> impl FnOnce(DbError) -> Problem {
+    move |error| {
+        Problem::Entry(Box::new(EntryError {
+            collection: place.0.to_owned(),
+            index: place.1,
+            nested: place.2.map(|(n, j)| (n.to_owned(), j)),
+            error,
+        }))
+    }
+}
+
+/// Builds a [`Db`] from a parsed declarative document.
+pub fn load(value: Value, now: u64, catalogue: &dyn PluginCatalogue) -> Result<Db, Problem> {
+    let Value::Object(mut doc) = value else {
+        return Err(Problem::NotAnObject);
+    };
+    match doc.get("_format_version") {
+        None => return Err(Problem::FormatVersionMissing),
+        Some(Value::String(v)) if FORMAT_VERSIONS.contains(&v.as_str()) => {}
+        Some(_) => return Err(Problem::FormatVersionUnknown),
+    }
+    let entities = catalogue.entities();
+    if let Some(unknown) = doc.keys().find(|k| {
+        !TOP_LEVEL.contains(&k.as_str()) && !entities.iter().any(|e| e.table == k.as_str())
+    }) {
+        return Err(Problem::UnknownField(unknown.clone()));
+    }
+    let mut db = Db::default();
+    let mut deferred_plugins: Vec<(&'static str, usize, Value)> = Vec::new();
+
+    for (i, mut svc) in take_list(&mut doc, "services")?.into_iter().enumerate() {
+        let routes = take_nested(&mut svc, "routes");
+        let plugins = take_nested(&mut svc, "plugins");
+        let created = db
+            .insert_service(svc, Source::Json, now)
+            .map_err(refused(("services", i, None)))?;
+        for (j, route) in routes.into_iter().enumerate() {
+            db.insert_route(route, Source::Json, now, Some(&created.id))
+                .map_err(refused(("services", i, Some(("routes", j)))))?;
+        }
+        for plugin in plugins {
+            deferred_plugins.push(("services", i, with_ref(plugin, "service", &created.id)));
+        }
+    }
+    for (i, mut route) in take_list(&mut doc, "routes")?.into_iter().enumerate() {
+        let plugins = take_nested(&mut route, "plugins");
+        let created = db
+            .insert_route(route, Source::Json, now, None)
+            .map_err(refused(("routes", i, None)))?;
+        for plugin in plugins {
+            deferred_plugins.push(("routes", i, with_ref(plugin, "route", &created.id)));
+        }
+    }
+    for (i, mut consumer) in take_list(&mut doc, "consumers")?.into_iter().enumerate() {
+        let owned: Vec<_> = entities
+            .iter()
+            .map(|e| (*e, take_nested(&mut consumer, e.table)))
+            .collect();
+        let plugins = take_nested(&mut consumer, "plugins");
+        let created = db
+            .insert_consumer(consumer, Source::Json, now)
+            .map_err(refused(("consumers", i, None)))?;
+        for (entity, rows) in owned {
+            for (j, row) in rows.into_iter().enumerate() {
+                db.insert_credential(entity, row, Source::Json, now, Some(&created.id))
+                    .map_err(refused(("consumers", i, Some((entity.table, j)))))?;
+            }
+        }
+        for plugin in plugins {
+            deferred_plugins.push(("consumers", i, with_ref(plugin, "consumer", &created.id)));
+        }
+    }
+    for entity in entities {
+        for (i, row) in take_list(&mut doc, entity.table)?.into_iter().enumerate() {
+            db.insert_credential(entity, row, Source::Json, now, None)
+                .map_err(refused((entity.table, i, None)))?;
+        }
+    }
+    for (owner, i, plugin) in deferred_plugins {
+        db.insert_plugin(plugin, Source::Json, now, None, catalogue)
+            .map_err(refused((owner, i, Some(("plugins", 0)))))?;
+    }
+    for (i, plugin) in take_list(&mut doc, "plugins")?.into_iter().enumerate() {
+        db.insert_plugin(plugin, Source::Json, now, None, catalogue)
+            .map_err(refused(("plugins", i, None)))?;
+    }
+    Ok(db)
+}
+
+/// The running entities as a declarative document (flat form, references by id).
+pub fn export(db: &Db, catalogue: &dyn PluginCatalogue) -> Value {
+    fn values<T: serde::Serialize>(rows: impl Iterator<Item = T>) -> Value {
+        Value::Array(
+            rows.map(|v| serde_json::to_value(v).unwrap_or_default())
+                .collect(),
+        )
+    }
+    let mut doc = json!({
+        "_format_version": "3.0",
+        "services": values(db.services.values()),
+        "routes": values(db.routes.values()),
+        "consumers": values(db.consumers.values()),
+        "plugins": values(db.plugins.values()),
+    });
+    for entity in catalogue.entities() {
+        doc[entity.table] = values(db.credentials(entity));
+    }
+    doc
+}
+
+fn take_list(doc: &mut Map<String, Value>, key: &str) -> Result<Vec<Value>, Problem> {
+    match doc.remove(key) {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::Array(items)) => Ok(items),
+        Some(_) => Err(Problem::NotAnArray(key.to_owned())),
+    }
+}
+
+fn take_nested(entity: &mut Value, key: &str) -> Vec<Value> {
+    match entity.as_object_mut().and_then(|o| o.remove(key)) {
+        Some(Value::Array(items)) => items,
+        _ => Vec::new(),
+    }
+}
+
+fn with_ref(mut plugin: Value, field: &str, id: &str) -> Value {
+    if let Some(obj) = plugin.as_object_mut() {
+        obj.insert(field.to_owned(), json!({ "id": id }));
+    }
+    plugin
+}
+
+#[cfg(test)]
+mod tests;
