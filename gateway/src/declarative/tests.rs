@@ -153,13 +153,13 @@ fn deeply_nested_documents_are_refused_without_overflowing_the_stack() {
         "[".repeat(depth),
         "]".repeat(depth)
     );
-    let err = parse_bytes(yaml.as_bytes(), "deep.yml", 0).unwrap_err();
+    let err = parse_bytes(yaml.as_bytes(), "deep.yml", 0, &*catalogue()).unwrap_err();
     assert!(err.to_string().contains("deep.yml"), "{err}");
     let json = format!(
         "{{\"_format_version\": \"3.0\", \"tags\": {}{}}}",
         "[".repeat(depth),
         "]".repeat(depth)
     );
-    let err = parse_bytes(json.as_bytes(), "deep.json", 0).unwrap_err();
+    let err = parse_bytes(json.as_bytes(), "deep.json", 0, &*catalogue()).unwrap_err();
     assert!(err.to_string().contains("deep.json"), "{err}");
 }
