@@ -13,6 +13,11 @@ pub const NO_SERVICE: &str = "no Service found with those values";
 pub const BAD_GATEWAY: &str = "An invalid response was received from the upstream server";
 /// Kong's 504 message.
 pub const UPSTREAM_TIMEOUT: &str = "The upstream server is timing out";
+/// Kong's messages for the errors nginx raises itself (`kong/error_handlers.lua`, `BODIES`).
+pub const BAD_REQUEST: &str = "Bad request";
+pub const HEADER_TOO_LARGE: &str = "Request header or cookie too large";
+pub const URI_TOO_LONG: &str = "URI too long";
+pub const REQUEST_TIMEOUT: &str = "Request timeout";
 /// Kong's 500 message.
 pub const UNEXPECTED: &str = "An unexpected error occurred";
 
@@ -29,6 +34,15 @@ pub enum ProxyError {
     UpstreamTimeout,
     #[error("bad request: {0}")]
     BadRequest(String),
+    /// A header line or the whole header block over nginx's `large_client_header_buffers` (4 × 8k).
+    #[error("request header too large")]
+    HeaderTooLarge,
+    /// A request line over one `large_client_header_buffers` buffer (8k).
+    #[error("request URI too long")]
+    UriTooLong,
+    /// The client paused longer than `client_body_timeout` while sending its body.
+    #[error("client body timed out")]
+    ClientTimeout,
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -41,7 +55,11 @@ impl ProxyError {
             Self::NoService => (StatusCode::SERVICE_UNAVAILABLE, NO_SERVICE),
             Self::Upstream(_) => (StatusCode::BAD_GATEWAY, BAD_GATEWAY),
             Self::UpstreamTimeout => (StatusCode::GATEWAY_TIMEOUT, UPSTREAM_TIMEOUT),
-            Self::BadRequest(_) => (StatusCode::BAD_REQUEST, "Bad request"),
+            Self::BadRequest(_) => (StatusCode::BAD_REQUEST, BAD_REQUEST),
+            // nginx's 494, sent as 400 (`kong/error_handlers.lua` BODIES[494]).
+            Self::HeaderTooLarge => (StatusCode::BAD_REQUEST, HEADER_TOO_LARGE),
+            Self::UriTooLong => (StatusCode::URI_TOO_LONG, URI_TOO_LONG),
+            Self::ClientTimeout => (StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT),
             Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, UNEXPECTED),
         };
         Exit::error(status, message, request_id)
@@ -61,4 +79,29 @@ pub enum Error {
     Declarative(#[from] crate::declarative::Error),
     #[error("invalid configuration: {0}")]
     Config(String),
+}
+
+/// Why the client's request body could not be read while it was forwarded: a malformed body (bad chunked
+/// encoding, a connection closed early) or a client that paused longer than `client_body_timeout`. Carried
+/// inside the upstream client's error, so that the proxy answers 400/408 (the client's fault) and not 502.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientBodyError {
+    #[error("client request body: {0}")]
+    Broken(#[source] crate::pdk::BoxError),
+    #[error("client_body_timeout: the client sent nothing for {0:?}")]
+    TimedOut(std::time::Duration),
+}
+
+impl ClientBodyError {
+    /// The client-side cause somewhere in `err`'s source chain, if any.
+    pub fn find<'a>(err: &'a (dyn std::error::Error + 'static)) -> Option<&'a Self> {
+        let mut current = Some(err);
+        while let Some(e) = current {
+            if let Some(found) = e.downcast_ref::<Self>() {
+                return Some(found);
+            }
+            current = e.source();
+        }
+        None
+    }
 }

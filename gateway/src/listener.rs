@@ -37,6 +37,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 use tokio::time::{Instant, Sleep};
 
+use crate::error::ClientBodyError;
 use crate::pdk::BoxError;
 use crate::state::Shared;
 
@@ -333,11 +334,6 @@ impl<B> TimeoutBody<B> {
     }
 }
 
-/// The error a [`TimeoutBody`] ends with.
-#[derive(Debug, thiserror::Error)]
-#[error("client_body_timeout: the client sent nothing for {0:?}")]
-pub struct BodyTimedOut(pub Duration);
-
 impl<B> HttpBody for TimeoutBody<B>
 where
     B: HttpBody<Data = Bytes> + Unpin,
@@ -354,7 +350,9 @@ where
         match Pin::new(&mut this.inner).poll_frame(cx) {
             Poll::Ready(frame) => {
                 this.deadline = None;
-                Poll::Ready(frame.map(|f| f.map_err(Into::into)))
+                Poll::Ready(frame.map(|f| {
+                    f.map_err(|e| -> BoxError { Box::new(ClientBodyError::Broken(e.into())) })
+                }))
             }
             Poll::Pending => {
                 let timeout = this.timeout;
@@ -363,7 +361,9 @@ where
                     .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
                 match deadline.as_mut().poll(cx) {
                     Poll::Pending => Poll::Pending,
-                    Poll::Ready(()) => Poll::Ready(Some(Err(Box::new(BodyTimedOut(timeout))))),
+                    Poll::Ready(()) => {
+                        Poll::Ready(Some(Err(Box::new(ClientBodyError::TimedOut(timeout)))))
+                    }
                 }
             }
         }
@@ -446,6 +446,11 @@ pub async fn serve_proxy(
     // HTTP/1.1, as Kong's plain-text proxy listener speaks (HTTP/2 there needs TLS).
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder.keep_alive(true);
+    // Room for nginx's `large_client_header_buffers 4 8k` (the request line and four 8k header buffers); the
+    // proxy applies nginx's per-line and total limits with Kong's messages (`proxy::checks`). Beyond this
+    // hyper answers 431 itself.
+    builder.max_buf_size(crate::proxy::checks::MAX_HEADER_BLOCK + 16 * 1024);
+    builder.max_headers(crate::proxy::checks::MAX_HEADER_BLOCK / 4);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let mut errors = AcceptErrors {

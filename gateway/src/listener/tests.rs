@@ -231,3 +231,77 @@ async fn connections_beyond_the_limit_wait_for_a_free_slot() {
         .unwrap();
     assert!(buf[..n].starts_with(b"HTTP/1.1 404"));
 }
+
+/// A gateway with one route to an upstream that reads whole requests and answers 200.
+async fn with_reading_upstream() -> (RunningGateway, tempfile_path::Kept) {
+    let upstream = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let up = upstream.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((s, _)) = upstream.accept().await {
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(
+                    |req: http::Request<hyper::body::Incoming>| async move {
+                        let _ = http_body_util::BodyExt::collect(req.into_body()).await;
+                        Ok::<_, std::convert::Infallible>(http::Response::new(
+                            http_body_util::Full::new(bytes::Bytes::from_static(b"ok")),
+                        ))
+                    },
+                );
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(s), service)
+                    .await;
+            });
+        }
+    });
+    let config = format!(
+        "_format_version: \"3.0\"\nservices:\n  - name: s\n    url: http://{up}\n    routes:\n      - paths: [/]\n"
+    );
+    gateway(ClientLimits::default(), Some(&config)).await
+}
+
+/// Sends raw bytes and returns what came back before the connection closed (at most 5 s).
+async fn exchange(addr: SocketAddr, raw: &[u8]) -> String {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream.write_all(raw).await.unwrap();
+    let mut buf = vec![0u8; 64 * 1024];
+    let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf))
+        .await
+        .unwrap()
+        .unwrap_or(0);
+    String::from_utf8_lossy(&buf[..n]).into_owned()
+}
+
+#[tokio::test]
+async fn a_malformed_chunked_body_is_the_clients_fault() {
+    let (gw, _kept) = with_reading_upstream().await;
+    let reply = exchange(
+        gw.proxy_addr(),
+        b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n",
+    )
+    .await;
+    assert!(reply.starts_with("HTTP/1.1 400"), "{reply}");
+}
+
+#[tokio::test]
+async fn an_oversized_cookie_gets_nginxs_400_with_kongs_message() {
+    let (gw, _kept) = with_reading_upstream().await;
+    let cookie = "a".repeat(9000);
+    let raw = format!("GET / HTTP/1.1\r\nHost: x\r\nCookie: session={cookie}\r\n\r\n");
+    let reply = exchange(gw.proxy_addr(), raw.as_bytes()).await;
+    assert!(reply.starts_with("HTTP/1.1 400"), "{reply}");
+    assert!(
+        reply.contains("Request header or cookie too large"),
+        "{reply}"
+    );
+}
+
+#[tokio::test]
+async fn duplicate_host_headers_are_refused() {
+    let (gw, _kept) = with_reading_upstream().await;
+    let reply = exchange(
+        gw.proxy_addr(),
+        b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+    )
+    .await;
+    assert!(reply.starts_with("HTTP/1.1 400"), "{reply}");
+}

@@ -2,6 +2,7 @@
 //! chosen after earlier plugins set the consumer), call the upstream or answer with a plugin's
 //! exit, then run every collected plugin's header_filter.
 
+pub mod checks;
 mod pool;
 mod upstream;
 
@@ -55,6 +56,11 @@ pub async fn handle(
     let snapshot = shared.snapshot.load_full();
     let now = shared.clock.now();
     let (mut parts, body) = req.into_parts();
+    if let Err(err) = checks::check(&mut parts) {
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        tracing::debug!(%err, "request refused before routing");
+        return exit_response(err.into_exit(&id));
+    }
     // Route on, and forward, the normalised path (Kong's `normalize` + `escape`).
     if let std::borrow::Cow::Owned(path) = crate::router::normalize_path(parts.uri.path()) {
         match with_path(&parts.uri, &path) {

@@ -142,7 +142,7 @@ impl Pool {
                 Err(mut failed) => match failed.take_message() {
                     // Not sent (the connection was closed meanwhile): send it on another connection.
                     Some(unsent) => request = Some(unsent),
-                    None => return Err(ProxyError::Upstream(failed.into_error().to_string())),
+                    None => return Err(sending_failed(&failed.into_error())),
                 },
             }
         };
@@ -158,6 +158,15 @@ impl Pool {
             }),
         };
         Ok(Response::from_parts(head, body.boxed()))
+    }
+}
+
+/// The error for a request that failed once sent: the client's fault when its body broke or stalled.
+fn sending_failed(err: &hyper::Error) -> ProxyError {
+    match crate::error::ClientBodyError::find(err) {
+        Some(crate::error::ClientBodyError::TimedOut(_)) => ProxyError::ClientTimeout,
+        Some(broken) => ProxyError::BadRequest(broken.to_string()),
+        None => ProxyError::Upstream(err.to_string()),
     }
 }
 
