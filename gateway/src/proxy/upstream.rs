@@ -5,15 +5,14 @@ use std::time::Duration;
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Request, Response, Uri};
-use http_body_util::{BodyExt, Empty};
+use http_body_util::BodyExt;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
-use super::{Body, full};
 use crate::error::ProxyError;
 use crate::model::{Route, Service};
-use crate::pdk::{Ctx, RequestBody};
+use crate::pdk::{Body, Ctx};
 use crate::router::upstream_path;
 
 /// Connection-level headers that are never forwarded (RFC 9110 §7.6.1).
@@ -87,7 +86,7 @@ impl Upstream {
         };
         let uri: Uri = format!("http://{authority}{path_and_query}")
             .parse()
-            .map_err(|e| ProxyError::BadRequest(format!("cannot build upstream URI: {e}")))?;
+            .map_err(|e| ProxyError::Internal(format!("cannot build upstream URI: {e}")))?;
 
         let mut headers = std::mem::take(&mut ctx.request.headers);
         strip_hop_by_hop(&mut headers);
@@ -104,11 +103,7 @@ impl Upstream {
             }
         }
 
-        let body: Body = match std::mem::take(&mut ctx.body) {
-            RequestBody::Stream(stream) => stream,
-            RequestBody::Buffered(bytes) => full(bytes),
-            RequestBody::Failed => Empty::new().map_err(|never| match never {}).boxed(),
-        };
+        let body = std::mem::take(&mut ctx.body).into_body();
         let mut request = Request::new(body);
         *request.method_mut() = ctx.request.method.clone();
         *request.uri_mut() = uri;
