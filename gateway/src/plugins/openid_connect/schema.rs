@@ -15,8 +15,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::plugins::session::schema::{SameSite, StorageKind};
 use crate::plugins::{Deps, Schema};
-use crate::resty_session::{SessionConfig, SessionHeader, SessionKey};
 use crate::schema::{REQUIRED_FIELD_MISSING, SchemaViolation};
+use crate::resty_session::{SessionConfig, SessionHeader, SessionKey};
 
 /// 401 body message, Kong's default `unauthorized_error_message`.
 pub const DEFAULT_UNAUTHORIZED: &str = "Unauthorized";

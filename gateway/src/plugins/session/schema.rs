@@ -7,9 +7,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::plugins::{Deps, Schema};
+use crate::schema::SchemaViolation;
 use crate::resty_session::codec::SessionKey;
 use crate::resty_session::{SessionConfig, SessionHeader, Storage};
-use crate::schema::SchemaViolation;
 
 /// Kong's default secret: 32 random bytes, base64 with `/ + =` replaced by a random digit,
 /// upper-case and lower-case letter (`schema.lua` lines 55-60). One per process, as in Kong.
