@@ -39,7 +39,8 @@ pub enum RequestBody {
 }
 
 impl RequestBody {
-    /// Reads `stream` until it ends or more than `limit` bytes came.
+    /// Reads `stream` until it ends or more than `limit` bytes came (then it holds at most the
+    /// buffer plus the one frame that overflowed it); a `Content-Length` over `limit` reads nothing.
     pub async fn read(mut stream: Body, limit: usize) -> Self {
         if stream.size_hint().lower() > limit as u64 {
             return Self::Oversized {

@@ -98,13 +98,12 @@ impl BodyKind {
         if !media.contains("multipart/form-data") {
             return None;
         }
-        params.split(';').find_map(|param| {
+        let boundary = params.split(';').find_map(|param| {
             let (name, value) = param.split_once('=')?;
-            name.trim()
-                .eq_ignore_ascii_case("boundary")
-                .then(|| Self::Multipart(value.trim().trim_matches('"').to_owned()))
-                .filter(|kind| !matches!(kind, Self::Multipart(b) if b.is_empty()))
-        })
+            let value = value.trim().trim_matches('"');
+            (name.trim().eq_ignore_ascii_case("boundary") && !value.is_empty()).then_some(value)
+        })?;
+        Some(Self::Multipart(boundary.to_owned()))
     }
 }
 
