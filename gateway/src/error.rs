@@ -1,5 +1,8 @@
 //! The gateway's one error type for the proxy path, mapped to HTTP in one place
-//! ([`ProxyError::into_exit`]): upstream failures → 502/504, client faults → 400, internal → 500.
+//! ([`ProxyError::into_exit`]): no route → 404, no service → 503, upstream failures → 502/504,
+//! internal faults (e.g. an upstream URI that cannot be built) → 500. Runs when the proxy cannot
+//! answer with a plugin's exit or the upstream's response. Plugins answer their own client faults
+//! (401, 403) with [`Exit`]s.
 
 use http::StatusCode;
 
@@ -24,12 +27,16 @@ pub const UNEXPECTED: &str = "An unexpected error occurred";
 /// Errors on the request path.
 #[derive(Debug, thiserror::Error)]
 pub enum ProxyError {
+    /// 404: no route matches the request.
     #[error("no route matched")]
     NoRoute,
+    /// 503: the route has no service.
     #[error("route has no service")]
     NoService,
+    /// 502: the upstream could not be reached or sent an invalid response.
     #[error("upstream request failed: {0}")]
     Upstream(String),
+    /// 504: the upstream did not answer in time.
     #[error("upstream timed out")]
     UpstreamTimeout,
     #[error("bad request: {0}")]
@@ -43,6 +50,7 @@ pub enum ProxyError {
     /// The client paused longer than `client_body_timeout` while sending its body.
     #[error("client body timed out")]
     ClientTimeout,
+    /// 500: the gateway could not build the upstream request.
     #[error("internal error: {0}")]
     Internal(String),
 }

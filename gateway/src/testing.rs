@@ -99,7 +99,7 @@ pub fn cookie_pair(set_cookie: &str) -> String {
     set_cookie.split(';').next().unwrap().to_owned()
 }
 
-/// An upstream that answers every request with its method, path, query and headers as JSON.
+/// An upstream that answers every request with its method, path, query, headers and body as JSON.
 pub async fn echo_upstream() -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -121,11 +121,18 @@ pub async fn echo_upstream() -> SocketAddr {
                                 )
                             })
                             .collect();
+                        let (head, body) = req.into_parts();
+                        let body = body
+                            .collect()
+                            .await
+                            .map(|c| c.to_bytes())
+                            .unwrap_or_default();
                         let body = json!({
-                            "method": req.method().as_str(),
-                            "path": req.uri().path(),
-                            "query": req.uri().query(),
+                            "method": head.method.as_str(),
+                            "path": head.uri.path(),
+                            "query": head.uri.query(),
                             "headers": headers,
+                            "body": String::from_utf8_lossy(&body),
                         });
                         Ok::<_, std::convert::Infallible>(Response::new(Full::new(Bytes::from(
                             body.to_string(),

@@ -9,24 +9,17 @@ mod upstream;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use bytes::Bytes;
 use http::{HeaderValue, Request, Response};
-use http_body_util::combinators::BoxBody;
-use http_body_util::{BodyExt, Full};
 
 use crate::error::ProxyError;
+use crate::pdk::body::full;
 use crate::pdk::{Ctx, Exit, Flow, RequestBody, headers};
 use crate::plugins::Instance;
 use crate::state::Shared;
 
+/// The body type of requests and responses (defined by the PDK, which plugins read it through).
+pub use crate::pdk::Body;
 pub use upstream::Upstream;
-
-/// The response body type: a streamed upstream body or a plugin's bytes.
-pub type Body = BoxBody<Bytes, crate::pdk::BoxError>;
-
-fn full(bytes: Bytes) -> Body {
-    Full::new(bytes).map_err(|never| match never {}).boxed()
-}
 
 fn exit_response(exit: Exit) -> Response<Body> {
     let mut resp = Response::new(full(exit.body));

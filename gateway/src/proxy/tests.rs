@@ -318,3 +318,35 @@ async fn write_timeout_applies_when_the_upstream_does_not_read() {
         started.elapsed()
     );
 }
+
+#[tokio::test]
+async fn an_upstream_uri_that_cannot_be_built_is_kongs_500() {
+    use std::sync::Arc;
+
+    use crate::error::ProxyError;
+    use crate::model::{Route, Service};
+    use crate::pdk::{Ctx, RequestBody};
+
+    let service: Service = serde_json::from_value(json!({ "host": "bad host" })).unwrap();
+    let route: Route = serde_json::from_value(json!({})).unwrap();
+    let gw = shared("_format_version: \"3.0\"\n");
+    let (parts, body) = request("GET", "/x", &[]).into_parts();
+    let mut ctx = Ctx::new(
+        0,
+        parts,
+        RequestBody::Stream(body),
+        crate::testing::CLIENT,
+        gw.snapshot.load_full(),
+        Arc::from("r"),
+        None,
+    );
+    let err = super::Upstream::new()
+        .forward(&mut ctx, &service, &route, None)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ProxyError::Internal(_)), "{err:?}");
+    let exit = err.into_exit("id");
+    assert_eq!(exit.status, 500);
+    let body: serde_json::Value = serde_json::from_slice(&exit.body).unwrap();
+    assert_eq!(body["message"], "An unexpected error occurred");
+}

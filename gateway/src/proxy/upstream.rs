@@ -5,14 +5,12 @@ use std::time::Duration;
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Request, Response, Uri};
-use http_body_util::{BodyExt, Empty};
 use std::sync::Arc;
 
 use super::pool::{Limits, Pool};
-use super::{Body, full};
 use crate::error::ProxyError;
 use crate::model::{Route, Service};
-use crate::pdk::{Ctx, RequestBody};
+use crate::pdk::{Body, Ctx};
 use crate::router::upstream_path;
 
 /// Connection-level headers that are never forwarded (RFC 9110 §7.6.1).
@@ -70,6 +68,11 @@ impl Upstream {
         } else {
             format!("{host}:{port}")
         };
+        if authority.parse::<http::uri::Authority>().is_err() {
+            return Err(ProxyError::Internal(format!(
+                "cannot build upstream URI: invalid authority {authority:?}"
+            )));
+        }
         // HTTP/1.1 origin form; the authority goes in `Host`.
         let uri: Uri = path_and_query
             .parse()
@@ -90,11 +93,7 @@ impl Upstream {
             }
         }
 
-        let body: Body = match std::mem::take(&mut ctx.body) {
-            RequestBody::Stream(stream) => stream,
-            RequestBody::Buffered(bytes) => full(bytes),
-            RequestBody::Failed => Empty::new().map_err(|never| match never {}).boxed(),
-        };
+        let body = std::mem::take(&mut ctx.body).into_body();
         let mut request = Request::new(body);
         *request.method_mut() = ctx.request.method.clone();
         *request.uri_mut() = uri;

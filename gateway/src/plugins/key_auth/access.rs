@@ -3,22 +3,68 @@
 use std::sync::Arc;
 
 use http::{Method, StatusCode, header::WWW_AUTHENTICATE};
-use serde_json::Value;
 
 use super::KeyAuth;
 use crate::model::Consumer;
-use crate::pdk::{Credential, Ctx, Exit, Flow, QueryArg, headers};
+use crate::pdk::{Arg, Credential, Ctx, Exit, Flow};
 
 pub const NO_API_KEY: &str = "No API key found in request";
 pub const UNAUTHORIZED: &str = "Unauthorized";
 pub const DUPLICATE_API_KEY: &str = "Duplicate API key found";
 pub const UNEXPECTED: &str = "An unexpected error occurred";
 
+/// Why `do_authentication` failed, each with Kong's status and message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum KeyAuthError {
+    /// 401: no key in any configured place.
+    #[error("{NO_API_KEY}")]
+    NoKey,
+    /// 401: a key name was given more than once.
+    #[error("{DUPLICATE_API_KEY}")]
+    Duplicate,
+    /// 401: no credential has this key.
+    #[error("{UNAUTHORIZED}")]
+    UnknownKey,
+    /// 500: the credential's consumer is gone.
+    #[error("{UNEXPECTED}")]
+    NoConsumer,
+}
+
+impl KeyAuthError {
+    /// Kong's status for this failure.
+    pub fn status(self) -> StatusCode {
+        match self {
+            Self::NoKey | Self::Duplicate | Self::UnknownKey => StatusCode::UNAUTHORIZED,
+            Self::NoConsumer => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// Kong's message for this failure.
+    pub fn message(self) -> &'static str {
+        match self {
+            Self::NoKey => NO_API_KEY,
+            Self::Duplicate => DUPLICATE_API_KEY,
+            Self::UnknownKey => UNAUTHORIZED,
+            Self::NoConsumer => UNEXPECTED,
+        }
+    }
+}
+
 /// Where a key name was found, as Lua types: a string is a key, a table a duplicate, `true` nothing.
 enum Found {
     Key(String),
     Duplicate,
     Nothing,
+}
+
+impl Found {
+    fn of(arg: Option<Arg>) -> Self {
+        match arg {
+            Some(Arg::Text(v)) => Self::Key(v),
+            Some(Arg::Table(_)) => Self::Duplicate,
+            Some(Arg::Flag | Arg::Number | Arg::False) | None => Self::Nothing,
+        }
+    }
 }
 
 /// Runs the plugin: "logical OR" when `anonymous` is set, "logical AND" otherwise.
@@ -36,15 +82,15 @@ pub async fn execute(plugin: &KeyAuth, ctx: &mut Ctx) -> Flow {
     };
     let Some(anonymous) = &conf.anonymous else {
         let request_id = ctx.request_id().to_owned();
-        let mut exit = Exit::error(failure.0, failure.1, &request_id);
-        if failure.0 == StatusCode::UNAUTHORIZED {
+        let mut exit = Exit::error(failure.status(), failure.message(), &request_id);
+        if failure.status() == StatusCode::UNAUTHORIZED {
             exit = exit.header(WWW_AUTHENTICATE, plugin.challenge.clone());
         }
         return Flow::Respond(exit);
     };
     match ctx.snapshot.consumer_by_id_or_username(anonymous) {
         Some(consumer) => {
-            set_consumer(ctx, consumer, None);
+            ctx.authenticate_as(Some(consumer), None);
             Flow::Continue
         }
         None => {
@@ -61,7 +107,7 @@ pub async fn execute(plugin: &KeyAuth, ctx: &mut Ctx) -> Flow {
 }
 
 /// `do_authentication`: finds the key, checks it, authenticates its consumer.
-async fn authenticate(plugin: &KeyAuth, ctx: &mut Ctx) -> Result<(), (StatusCode, &'static str)> {
+async fn authenticate(plugin: &KeyAuth, ctx: &mut Ctx) -> Result<(), KeyAuthError> {
     let conf = &plugin.config;
     let mut key = None;
     for name in &conf.key_names {
@@ -70,44 +116,43 @@ async fn authenticate(plugin: &KeyAuth, ctx: &mut Ctx) -> Result<(), (StatusCode
             found = header_value(ctx, name);
         }
         if matches!(found, Found::Nothing) && conf.key_in_query {
-            found = match ctx.query_arg(name) {
-                Some(QueryArg::One(v)) => Found::Key(v),
-                Some(QueryArg::Many) => Found::Duplicate,
-                Some(QueryArg::Flag) | None => Found::Nothing,
-            };
+            found = Found::of(ctx.query_arg(name));
         }
         if matches!(found, Found::Nothing) && conf.key_in_body {
-            found = body_value(ctx, name).await;
+            found = Found::of(ctx.body_arg(name).await);
         }
         match found {
             Found::Key(v) => {
                 if conf.hide_credentials {
-                    hide(ctx, name, conf.key_in_body).await;
+                    ctx.clear_header(name);
+                    ctx.remove_query_arg(name);
+                    if conf.key_in_body {
+                        ctx.remove_body_arg(name).await;
+                    }
                 }
                 key = Some(v);
                 break;
             }
-            Found::Duplicate => return Err((StatusCode::UNAUTHORIZED, DUPLICATE_API_KEY)),
+            Found::Duplicate => return Err(KeyAuthError::Duplicate),
             Found::Nothing => {}
         }
     }
     let key = match key {
         Some(k) if !k.is_empty() => k,
-        _ => return Err((StatusCode::UNAUTHORIZED, NO_API_KEY)),
+        _ => return Err(KeyAuthError::NoKey),
     };
     let Some(cred) = ctx
         .snapshot
         .credential(&super::daos::KEYAUTH_CREDENTIALS, &key, ctx.now)
     else {
-        return Err((StatusCode::UNAUTHORIZED, UNAUTHORIZED));
+        return Err(KeyAuthError::UnknownKey);
     };
     let (cred_id, consumer_id) = (cred.id.clone(), cred.consumer_id.clone());
-    let Some(consumer) = ctx.snapshot.consumer(&consumer_id) else {
-        return Err((StatusCode::INTERNAL_SERVER_ERROR, UNEXPECTED));
+    let Some(consumer): Option<Arc<Consumer>> = ctx.snapshot.consumer(&consumer_id) else {
+        return Err(KeyAuthError::NoConsumer);
     };
-    set_consumer(
-        ctx,
-        consumer,
+    ctx.authenticate_as(
+        Some(consumer),
         Some(Credential {
             id: cred_id,
             consumer_id,
@@ -116,88 +161,12 @@ async fn authenticate(plugin: &KeyAuth, ctx: &mut Ctx) -> Result<(), (StatusCode
     Ok(())
 }
 
-/// Header lookup is case-insensitive and treats `_` like `-`, as nginx's header table does.
+/// `kong.request.get_headers()[name]`: one value is a key, a repeated header a duplicate.
 fn header_value(ctx: &Ctx, name: &str) -> Found {
-    let dashed = name.replace('_', "-");
-    let mut values = ctx.request.headers.get_all(dashed.as_str()).iter();
+    let mut values = ctx.header_values(name);
     match (values.next(), values.next()) {
         (Some(_), Some(_)) => Found::Duplicate,
-        (Some(v), None) => Found::Key(String::from_utf8_lossy(v.as_bytes()).into_owned()),
+        (Some(v), None) => Found::Key(v.into_owned()),
         _ => Found::Nothing,
     }
-}
-
-/// Body lookup: form-urlencoded or JSON, as `kong.request.get_body()` reads them.
-async fn body_value(ctx: &mut Ctx, name: &str) -> Found {
-    let content_type = ctx
-        .header("content-type")
-        .unwrap_or_default()
-        .to_ascii_lowercase();
-    let Some(body) = ctx.body_bytes().await else {
-        return Found::Nothing;
-    };
-    if content_type.starts_with("application/x-www-form-urlencoded") {
-        let mut values = form_urlencoded::parse(body)
-            .filter(|(k, _)| k == name)
-            .map(|(_, v)| v.into_owned());
-        return match (values.next(), values.next()) {
-            (Some(_), Some(_)) => Found::Duplicate,
-            (Some(v), None) => Found::Key(v),
-            _ => Found::Nothing,
-        };
-    }
-    if content_type.starts_with("application/json") {
-        return match serde_json::from_slice::<Value>(body)
-            .ok()
-            .as_ref()
-            .and_then(|v| v.get(name))
-        {
-            Some(Value::String(s)) => Found::Key(s.clone()),
-            Some(Value::Array(_) | Value::Object(_)) => Found::Duplicate,
-            _ => Found::Nothing,
-        };
-    }
-    Found::Nothing
-}
-
-/// `hide_credentials`: the key never reaches the upstream.
-async fn hide(ctx: &mut Ctx, name: &str, in_body: bool) {
-    ctx.request.headers.remove(name.replace('_', "-").as_str());
-    ctx.remove_query_arg(name);
-    if !in_body {
-        return;
-    }
-    let content_type = ctx
-        .header("content-type")
-        .unwrap_or_default()
-        .to_ascii_lowercase();
-    let Some(body) = ctx.body_bytes().await.cloned() else {
-        return;
-    };
-    if content_type.starts_with("application/x-www-form-urlencoded") {
-        let kept: String = form_urlencoded::Serializer::new(String::new())
-            .extend_pairs(form_urlencoded::parse(&body).filter(|(k, _)| k != name))
-            .finish();
-        ctx.set_body(kept.into());
-    } else if let Ok(Value::Object(mut obj)) = serde_json::from_slice::<Value>(&body) {
-        obj.remove(name);
-        ctx.set_body(Value::Object(obj).to_string().into());
-    }
-}
-
-/// `set_consumer`: authenticate and set or clear Kong's upstream headers.
-fn set_consumer(ctx: &mut Ctx, consumer: Arc<Consumer>, credential: Option<Credential>) {
-    ctx.set_consumer_headers(&consumer);
-    match &credential {
-        Some(cred) => {
-            let id = cred.id.clone();
-            ctx.set_upstream_header(headers::CREDENTIAL_IDENTIFIER, Some(&id));
-            ctx.set_upstream_header(headers::ANONYMOUS, None);
-        }
-        None => {
-            ctx.set_upstream_header(headers::CREDENTIAL_IDENTIFIER, None);
-            ctx.set_upstream_header(headers::ANONYMOUS, Some("true"));
-        }
-    }
-    ctx.authenticate(Some(consumer), credential);
 }

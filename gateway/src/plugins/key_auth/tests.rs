@@ -145,6 +145,75 @@ async fn key_in_body_reads_forms_and_json() {
     );
 }
 
+#[tokio::test]
+async fn key_in_body_reads_multipart_and_hides_the_part() {
+    let up = echo_upstream().await;
+    let gw = shared(&doc(
+        up,
+        "{ key_in_body: true, key_in_header: false, key_in_query: false, hide_credentials: true }",
+    ));
+    let body = "--b1\r\nContent-Disposition: form-data; name=\"apikey\"\r\n\r\nhello_world\r\n--b1\r\nContent-Disposition: form-data; name=\"keep\"\r\n\r\nme\r\n--b1--\r\n";
+    let req = crate::testing::request_with_body(
+        "POST",
+        "/anything",
+        &[("content-type", "multipart/form-data; boundary=b1")],
+        body,
+    );
+    let resp = send(&gw, req).await;
+    assert_eq!(resp.status(), 200);
+    let seen = json_body(&resp);
+    assert_eq!(seen["headers"]["x-consumer-username"], "alex");
+    let forwarded = seen["body"].as_str().unwrap();
+    assert!(!forwarded.contains("hello_world"), "{forwarded}");
+    assert!(
+        forwarded.contains("name=\"keep\"\r\n\r\nme\r\n--b1--"),
+        "{forwarded}"
+    );
+}
+
+#[tokio::test]
+async fn a_body_over_client_body_buffer_size_is_not_searched_but_forwarded_whole() {
+    let up = echo_upstream().await;
+    let gw = shared(&doc(
+        up,
+        "{ key_in_body: true, key_in_header: false, key_in_query: false, anonymous: anon }",
+    ));
+    let body = format!(
+        "apikey=hello_world&pad={}",
+        "x".repeat(crate::pdk::CLIENT_BODY_BUFFER_SIZE)
+    );
+    let req = crate::testing::request_with_body(
+        "POST",
+        "/anything",
+        &[("content-type", "application/x-www-form-urlencoded")],
+        &body,
+    );
+    let resp = send(&gw, req).await;
+    assert_eq!(resp.status(), 200);
+    let seen = json_body(&resp);
+    assert_eq!(seen["headers"]["x-consumer-username"], "anon");
+    assert_eq!(seen["body"].as_str().map(str::len), Some(body.len()));
+}
+
+#[test]
+fn errors_carry_kongs_status_and_message() {
+    use super::access::KeyAuthError;
+    for (err, status, message) in [
+        (KeyAuthError::NoKey, 401, "No API key found in request"),
+        (KeyAuthError::Duplicate, 401, "Duplicate API key found"),
+        (KeyAuthError::UnknownKey, 401, "Unauthorized"),
+        (
+            KeyAuthError::NoConsumer,
+            500,
+            "An unexpected error occurred",
+        ),
+    ] {
+        assert_eq!(err.status(), status);
+        assert_eq!(err.message(), message);
+        assert_eq!(err.to_string(), message);
+    }
+}
+
 #[test]
 fn schema_rejects_bad_header_names() {
     let err = crate::plugins::normalize_config(

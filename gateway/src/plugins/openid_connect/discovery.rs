@@ -16,17 +16,22 @@ use std::time::Duration;
 use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey, jwk::Jwk};
 use serde_json::Value;
 
+use super::bearer::Introspected;
 use super::client::{self, Call, ProviderError};
 
 /// The most issuers kept in the cache.
 const MAX_ISSUERS: u64 = 1024;
+/// The most introspection results kept, over every config.
+const MAX_INTROSPECTED: u64 = 10_000;
 /// Path appended to an issuer identifier to find its discovery document.
 pub const WELL_KNOWN: &str = "/.well-known/openid-configuration";
 
-/// The HTTP client and the per-issuer caches shared by every `openid-connect` config.
+/// The HTTP client and the caches shared by every `openid-connect` config: per issuer, and the
+/// introspection results (see [`super::bearer`]).
 pub struct Registry {
     http: Result<reqwest::Client, String>,
     providers: moka::sync::Cache<String, Arc<Provider>>,
+    introspected: moka::sync::Cache<[u8; 32], Arc<Introspected>>,
 }
 
 impl std::fmt::Debug for Registry {
@@ -66,6 +71,9 @@ impl Registry {
             providers: moka::sync::Cache::builder()
                 .max_capacity(MAX_ISSUERS)
                 .build(),
+            introspected: moka::sync::Cache::builder()
+                .max_capacity(MAX_INTROSPECTED)
+                .build(),
         }
     }
 
@@ -74,6 +82,11 @@ impl Registry {
         self.http
             .as_ref()
             .map_err(|e| ProviderError::Unreachable(format!("no HTTP client: {e}")))
+    }
+
+    /// Introspection results by [`super::bearer`]'s key (bounded, least recently used evicted).
+    pub fn introspected(&self) -> &moka::sync::Cache<[u8; 32], Arc<Introspected>> {
+        &self.introspected
     }
 
     /// The cache entry for an issuer (made on first use).

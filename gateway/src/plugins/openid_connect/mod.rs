@@ -10,7 +10,7 @@
 //! client credentials. On success the upstream receives the access token
 //! (`upstream_access_token_header`, default `Authorization: Bearer <token>`), the request is
 //! authenticated, and, unless `disable_session` names the method, the client receives a session
-//! cookie in lua-resty-session 4 format (see [`access`] for what the cookie stores).
+//! cookie in lua-resty-session 4 format (see [`session`] for what the cookie stores).
 //!
 //! What the results mean:
 //! * no credential, a rejected password, a bad or expired token, an inactive introspection
@@ -68,11 +68,22 @@
 //! * The refresh-token flow reads `X-Refresh-Token` (or `refresh_token_param_name` with `_` as `-`)
 //!   and the `refresh_token` query/body argument.
 
+//!
+//! The access phase is split by job: [`access`] (the search order and its outcome),
+//! [`credentials`] (where each method looks in the request), [`session`] (logout, resuming a
+//! session), [`grants`] (token endpoint grants), [`bearer`] (JWTs and introspection), [`login`]
+//! (what an authentication produced).
+
 pub mod access;
+mod bearer;
 pub mod client;
+mod credentials;
 pub mod discovery;
+mod grants;
 pub mod jwt;
+mod login;
 pub mod schema;
+mod session;
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -89,9 +100,6 @@ pub use schema::Config;
 
 /// The realm of this plugin's `WWW-Authenticate: Bearer` challenges.
 pub const REALM: &str = "kong";
-
-/// Cached introspection results (SHA-256 of the token → result), per plugin config.
-const INTROSPECTION_CACHE_SIZE: u64 = 10_000;
 
 /// The configured plugin: session configs, header names and challenges are built once.
 pub struct OpenIdConnect {
@@ -110,7 +118,6 @@ pub struct OpenIdConnect {
     upstream_header: Option<(HeaderName, Option<String>)>,
     challenge: HeaderValue,
     invalid_token_challenge: HeaderValue,
-    introspection_cache: moka::sync::Cache<[u8; 32], Arc<access::Introspected>>,
     /// Whether the "redirect flow not implemented" warning was logged (once per config).
     warned_no_redirect: AtomicBool,
 }
@@ -127,6 +134,15 @@ impl OpenIdConnect {
     /// The issuer's cache entry.
     fn provider(&self) -> &discovery::Provider {
         &self.provider
+    }
+
+    /// The issuer's discovery document, from the shared cache (fetched on first use).
+    async fn discovered(
+        &self,
+        now: u64,
+    ) -> Result<Arc<discovery::Discovered>, client::ProviderError> {
+        let http = self.registry.http()?;
+        self.provider().get(http, self.timeout, now).await
     }
 
     /// The session config for this request's scheme.
@@ -191,9 +207,6 @@ impl Plugin for OpenIdConnect {
             upstream_header: upstream,
             challenge,
             invalid_token_challenge,
-            introspection_cache: moka::sync::Cache::builder()
-                .max_capacity(INTROSPECTION_CACHE_SIZE)
-                .build(),
             warned_no_redirect: AtomicBool::new(false),
         }
     }

@@ -1016,6 +1016,23 @@ async fn introspection_accepts_active_tokens_and_caches_them() {
         );
     }
     assert_eq!(Idp::count(&idp.state.introspections), 1, "cached");
+    // The cache is shared (plugins::Deps), so a config rebuild keeps it.
+    gw.write(|_| Ok(())).unwrap();
+    let resp = send(
+        &gw,
+        request(
+            "GET",
+            "/oidc",
+            &[("authorization", "Bearer opaque-token-1")],
+        ),
+    )
+    .await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(
+        Idp::count(&idp.state.introspections),
+        1,
+        "cached across rebuilds"
+    );
     let resp = send(
         &gw,
         request("GET", "/oidc", &[("authorization", "Bearer revoked")]),
@@ -1023,6 +1040,31 @@ async fn introspection_accepts_active_tokens_and_caches_them() {
     .await;
     assert_eq!(resp.status(), 401);
     assert!(challenge(&resp).contains("invalid_token"));
+}
+
+#[tokio::test]
+async fn a_bearer_token_cookie_is_found_by_nginx_cookie_rules() {
+    let config = "          auth_methods: [introspection]\n          bearer_token_param_type: [cookie]\n          bearer_token_cookie_name: Access_Token";
+    let (idp, gw) = started(config).await;
+    idp.state
+        .active_tokens
+        .lock()
+        .unwrap()
+        .insert("opaque-token-2".to_owned());
+    let resp = send(
+        &gw,
+        request(
+            "GET",
+            "/oidc",
+            &[
+                ("cookie", "other=1"),
+                ("cookie", "access_token=opaque-token-2"),
+            ],
+        ),
+    )
+    .await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(upstream_authorization(&resp), "Bearer opaque-token-2");
 }
 
 // ---- consumers -----------------------------------------------------------------------------------

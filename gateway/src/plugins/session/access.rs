@@ -1,18 +1,16 @@
 //! Access phase of `session` (`kong/plugins/session/access.lua` lines 13-134).
 
-use std::borrow::Cow;
-
 use http::{HeaderName, HeaderValue, Method, StatusCode, header::SET_COOKIE};
 use serde_json::Value;
 
 use super::schema::LogoutMethod;
 use super::{SessionPlugin, State};
-use crate::pdk::{Credential, Ctx, Exit, Flow, headers};
+use crate::pdk::{Credential, Ctx, Exit, Flow};
 use crate::resty_session::Session;
 
 /// Opens the session; on a valid one: logout, consumer check, renewal, authentication.
 pub async fn execute(plugin: &SessionPlugin, ctx: &mut Ctx) -> Flow {
-    let cookie_header = cookie_header(ctx);
+    let cookie_header = ctx.cookie_header();
     let (mut session, opened) =
         Session::open(plugin.session.clone(), cookie_header.as_deref(), ctx.now).await;
     if let Err(reason) = opened {
@@ -67,59 +65,23 @@ pub async fn execute(plugin: &SessionPlugin, ctx: &mut Ctx) -> Flow {
     }
 
     // authenticate(consumer, credential_id, groups)
-    ctx.set_consumer_headers(&consumer);
-    match &groups {
-        Some(g) => ctx.set_upstream_header(headers::AUTHENTICATED_GROUPS, Some(&g.join(", "))),
-        None => ctx.set_upstream_header(headers::AUTHENTICATED_GROUPS, None),
-    }
-    ctx.authenticated_groups = groups;
+    ctx.set_authenticated_groups(groups);
     let credential = credential_id.map(|id| Credential {
         id,
         consumer_id: consumer.id.clone(),
     });
-    match &credential {
-        Some(cred) => {
-            let id = cred.id.clone();
-            ctx.set_upstream_header(headers::ANONYMOUS, None);
-            ctx.set_upstream_header(headers::CREDENTIAL_IDENTIFIER, Some(&id));
-        }
-        None => {
-            ctx.set_upstream_header(headers::ANONYMOUS, Some("true"));
-            ctx.set_upstream_header(headers::CREDENTIAL_IDENTIFIER, None);
-        }
-    }
     let authenticated = Some((
         consumer.id.clone(),
         credential
             .as_ref()
             .map_or_else(String::new, |c| c.id.clone()),
     ));
-    ctx.authenticate(Some(consumer), credential);
+    ctx.authenticate_as(Some(consumer), credential);
     ctx.state.insert(State {
         session,
         authenticated,
     });
     Flow::Continue
-}
-
-/// All `Cookie` request headers joined, as nginx's `$cookie_*` sees them (borrowed when there is one).
-pub(super) fn cookie_header(ctx: &Ctx) -> Option<Cow<'_, str>> {
-    let mut values = ctx
-        .request
-        .headers
-        .get_all(http::header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok());
-    let first = values.next()?;
-    let Some(second) = values.next() else {
-        return Some(Cow::Borrowed(first));
-    };
-    let mut joined = format!("{first}; {second}");
-    for v in values {
-        joined.push_str("; ");
-        joined.push_str(v);
-    }
-    Some(Cow::Owned(joined))
 }
 
 /// `{consumer_id, credential_id, groups}` from the session data array.
@@ -160,25 +122,9 @@ async fn is_logout(plugin: &SessionPlugin, ctx: &mut Ctx) -> bool {
     {
         return false;
     }
-    let content_type = ctx
-        .header("content-type")
-        .unwrap_or_default()
-        .to_ascii_lowercase();
-    let arg = conf.logout_post_arg.clone();
-    let Some(body) = ctx.body_bytes().await else {
-        return false;
-    };
-    if content_type.starts_with("application/x-www-form-urlencoded") {
-        return form_urlencoded::parse(body).any(|(k, _)| k == arg.as_str());
-    }
-    if content_type.starts_with("application/json") {
-        let value = serde_json::from_slice::<Value>(body).ok();
-        return value
-            .as_ref()
-            .and_then(|v| v.get(&arg))
-            .is_some_and(|v| !matches!(v, Value::Null | Value::Bool(false)));
-    }
-    false
+    ctx.body_arg(&conf.logout_post_arg)
+        .await
+        .is_some_and(|arg| arg.is_truthy())
 }
 
 /// Appends the session's pending `Set-Cookie` values.

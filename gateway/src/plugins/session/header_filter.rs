@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use super::access::{append_cookies, cookie_header};
+use super::access::append_cookies;
 use super::{SessionPlugin, State};
 use crate::pdk::Ctx;
 use crate::resty_session::Session;
@@ -33,7 +33,7 @@ pub async fn execute(plugin: &SessionPlugin, ctx: &mut Ctx, response: &mut http:
         None => {
             Session::open(
                 plugin.session.clone(),
-                cookie_header(ctx).as_deref(),
+                ctx.cookie_header().as_deref(),
                 ctx.now,
             )
             .await

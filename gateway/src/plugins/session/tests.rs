@@ -291,3 +291,37 @@ fn session_cannot_be_scoped_to_a_consumer_and_defaults_match_kong() {
         "schema violation (config.cookie_same_site: expected one of: Strict, Lax, None, Default)"
     );
 }
+
+#[tokio::test]
+async fn logout_post_arg_is_read_from_json_and_multipart_bodies() {
+    let up = echo_upstream().await;
+    let gw = shared(&documented_flow(
+        up,
+        "          cookie_secure: false\n          read_body_for_logout: true",
+    ));
+    for (content_type, body, logs_out) in [
+        ("application/json", r#"{"session_logout":false}"#, false),
+        ("application/json", r#"{"session_logout":1}"#, true),
+        (
+            "multipart/form-data; boundary=zz",
+            "--zz\r\nContent-Disposition: form-data; name=\"session_logout\"\r\n\r\n\r\n--zz--\r\n",
+            true,
+        ),
+    ] {
+        let login = send(
+            &gw,
+            request("GET", "/anything", &[("apikey", "hello_world")]),
+        )
+        .await;
+        let pair = cookie_pair(&set_cookies(&login)[0]);
+        let req = crate::testing::request_with_body(
+            "POST",
+            "/anything",
+            &[("cookie", &pair), ("content-type", content_type)],
+            body,
+        );
+        let resp = send(&gw, req).await;
+        assert_eq!(resp.status(), 200);
+        assert_eq!(resp.body().is_empty(), logs_out, "{content_type} {body}");
+    }
+}
