@@ -21,6 +21,7 @@ pub const BAD_REQUEST: &str = "Bad request";
 pub const HEADER_TOO_LARGE: &str = "Request header or cookie too large";
 pub const URI_TOO_LONG: &str = "URI too long";
 pub const REQUEST_TIMEOUT: &str = "Request timeout";
+pub const PAYLOAD_TOO_LARGE: &str = "Payload too large";
 /// Kong's 500 message.
 pub const UNEXPECTED: &str = "An unexpected error occurred";
 
@@ -47,6 +48,9 @@ pub enum ProxyError {
     /// A request line over one `large_client_header_buffers` buffer (8k).
     #[error("request URI too long")]
     UriTooLong,
+    /// A body over `client_max_body_size`.
+    #[error("request body too large")]
+    PayloadTooLarge,
     /// The client paused longer than `client_body_timeout` while sending its body.
     #[error("client body timed out")]
     ClientTimeout,
@@ -68,6 +72,7 @@ impl ProxyError {
             Self::HeaderTooLarge => (StatusCode::BAD_REQUEST, HEADER_TOO_LARGE),
             Self::UriTooLong => (StatusCode::URI_TOO_LONG, URI_TOO_LONG),
             Self::ClientTimeout => (StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT),
+            Self::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, PAYLOAD_TOO_LARGE),
             Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, UNEXPECTED),
         };
         Exit::error(status, message, request_id)
@@ -98,6 +103,8 @@ pub enum ClientBodyError {
     Broken(#[source] crate::pdk::BoxError),
     #[error("client_body_timeout: the client sent nothing for {0:?}")]
     TimedOut(std::time::Duration),
+    #[error("client_max_body_size: the body is longer than {0} bytes")]
+    TooLarge(u64),
 }
 
 impl ClientBodyError {

@@ -56,6 +56,10 @@ pub struct ClientLimits {
     pub body_timeout: Duration,
     /// `keepalive_timeout` (nginx default 75 s): an idle keep-alive connection before the next request.
     pub keepalive_timeout: Duration,
+    /// `client_max_body_size` (Kong's default `0`: no limit). Bodies are streamed, never buffered whole: a
+    /// `Content-Length` over the limit is refused with 413 before routing, and a chunked body is cut off as
+    /// soon as it passes the limit.
+    pub max_body_size: Option<u64>,
     /// `worker_connections`: connections open at once; further clients wait in the kernel's accept queue.
     /// Kong's default `nginx_events_worker_connections = auto` is the file-descriptor limit, at most 16384.
     pub max_connections: usize,
@@ -67,6 +71,7 @@ impl Default for ClientLimits {
             header_timeout: Duration::from_secs(60),
             body_timeout: Duration::from_secs(60),
             keepalive_timeout: Duration::from_secs(75),
+            max_body_size: None,
             max_connections: default_max_connections(),
         }
     }
@@ -131,6 +136,26 @@ pub fn parse_nginx_time(value: &str) -> Result<Duration, String> {
         }
     }
     Ok(total)
+}
+
+/// Parses an nginx size (`0`, `8k`, `10m`, `1g`; `ngx_parse_offset`), in bytes.
+pub fn parse_nginx_size(value: &str) -> Result<u64, String> {
+    let invalid = || format!("invalid nginx size '{value}' (e.g. 0, 8k, 10m, 1g)");
+    let value = value.trim();
+    let (digits, factor) = match value.as_bytes().last() {
+        Some(b'k' | b'K') => (&value[..value.len() - 1], 1024),
+        Some(b'm' | b'M') => (&value[..value.len() - 1], 1024 * 1024),
+        Some(b'g' | b'G') => (&value[..value.len() - 1], 1024 * 1024 * 1024),
+        _ => (value, 1),
+    };
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(invalid());
+    }
+    digits
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(factor))
+        .ok_or_else(invalid)
 }
 
 /// Where a connection is in its request cycle (see the module docs).
@@ -321,16 +346,27 @@ pub struct TimeoutBody<B> {
     inner: B,
     timeout: Duration,
     deadline: Option<Pin<Box<Sleep>>>,
+    /// Bytes still allowed by `client_max_body_size`, if it is set.
+    allowance: Option<u64>,
+    max_size: Option<u64>,
 }
 
 impl<B> TimeoutBody<B> {
-    /// Wraps `inner`.
-    pub fn new(inner: B, timeout: Duration) -> Self {
+    /// Wraps `inner`; `max_size` is `client_max_body_size`.
+    pub fn new(inner: B, timeout: Duration, max_size: Option<u64>) -> Self {
         Self {
             inner,
             timeout,
             deadline: None,
+            allowance: max_size,
+            max_size,
         }
+    }
+}
+
+impl<B> TimeoutBody<B> {
+    fn max_size_for_error(&self) -> u64 {
+        self.max_size.unwrap_or(0)
     }
 }
 
@@ -350,6 +386,18 @@ where
         match Pin::new(&mut this.inner).poll_frame(cx) {
             Poll::Ready(frame) => {
                 this.deadline = None;
+                if let (Some(allowance), Some(Ok(frame))) = (this.allowance.as_mut(), &frame) {
+                    let len = frame.data_ref().map_or(0, |d| d.len() as u64);
+                    match allowance.checked_sub(len) {
+                        Some(left) => *allowance = left,
+                        None => {
+                            let limit = this.max_size_for_error();
+                            return Poll::Ready(Some(Err(Box::new(ClientBodyError::TooLarge(
+                                limit,
+                            )))));
+                        }
+                    }
+                }
                 Poll::Ready(frame.map(|f| {
                     f.map_err(|e| -> BoxError { Box::new(ClientBodyError::Broken(e.into())) })
                 }))
@@ -486,14 +534,26 @@ pub async fn serve_proxy(
         let io = Watched::new(stream, Arc::clone(&phase), Arc::clone(&limits));
         let shared = Arc::clone(&shared);
         let body_timeout = limits.body_timeout;
+        let max_body = limits.max_body_size;
         // Marks the connection busy, runs the proxy, and marks it idle when the response has been sent.
         let service = service_fn(move |req: http::Request<hyper::body::Incoming>| {
             phase.set(Phase::Busy);
             let shared = Arc::clone(&shared);
             let idle = IdleOnDrop(Arc::clone(&phase));
-            let req = req.map(|body| TimeoutBody::new(body, body_timeout).boxed());
+            let declared_too_large = max_body.is_some_and(|max| {
+                req.headers()
+                    .get(http::header::CONTENT_LENGTH)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .is_some_and(|len| len > max)
+            });
+            let req = req.map(|body| TimeoutBody::new(body, body_timeout, max_body).boxed());
             async move {
-                let response = crate::proxy::handle(shared, req, client_addr).await;
+                let response = if declared_too_large {
+                    crate::proxy::error_response(crate::error::ProxyError::PayloadTooLarge)
+                } else {
+                    crate::proxy::handle(shared, req, client_addr).await
+                };
                 Ok::<_, std::convert::Infallible>(
                     response.map(|inner| Tracked { inner, _idle: idle }),
                 )

@@ -40,6 +40,10 @@ struct Args {
     /// connection stays open.
     #[arg(long, env = "KONG_NGINX_HTTP_KEEPALIVE_TIMEOUT", default_value = "75s", value_parser = gateway::listener::parse_nginx_time)]
     nginx_http_keepalive_timeout: Duration,
+    /// nginx's `client_max_body_size` (`nginx_http_client_max_body_size`, Kong's default `0`: no limit):
+    /// larger request bodies get 413. nginx size syntax: `0`, `8k`, `10m`.
+    #[arg(long, env = "KONG_NGINX_HTTP_CLIENT_MAX_BODY_SIZE", default_value = "0", value_parser = gateway::listener::parse_nginx_size)]
+    nginx_http_client_max_body_size: u64,
     /// nginx's `worker_connections` (`nginx_events_worker_connections`): client connections open at once;
     /// `auto` is half the open-files limit, at most 16384.
     #[arg(long, env = "KONG_NGINX_EVENTS_WORKER_CONNECTIONS", default_value = "auto", value_parser = parse_connections)]
@@ -71,6 +75,7 @@ async fn main() -> ExitCode {
         header_timeout: args.nginx_http_client_header_timeout,
         body_timeout: args.nginx_http_client_body_timeout,
         keepalive_timeout: args.nginx_http_keepalive_timeout,
+        max_body_size: Some(args.nginx_http_client_max_body_size).filter(|&n| n > 0),
         ..gateway::ClientLimits::default()
     };
     if let Some(n) = args.nginx_events_worker_connections {

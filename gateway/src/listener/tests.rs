@@ -13,6 +13,7 @@ fn limits() -> ClientLimits {
         header_timeout: Duration::from_millis(300),
         body_timeout: Duration::from_millis(300),
         keepalive_timeout: Duration::from_millis(400),
+        max_body_size: None,
         max_connections: 64,
     }
 }
@@ -304,4 +305,45 @@ async fn duplicate_host_headers_are_refused() {
     )
     .await;
     assert!(reply.starts_with("HTTP/1.1 400"), "{reply}");
+}
+
+#[test]
+fn nginx_sizes_parse() {
+    use super::parse_nginx_size;
+    assert_eq!(parse_nginx_size("0"), Ok(0));
+    assert_eq!(parse_nginx_size("8k"), Ok(8192));
+    assert_eq!(parse_nginx_size("10M"), Ok(10 * 1024 * 1024));
+    assert_eq!(parse_nginx_size("1g"), Ok(1024 * 1024 * 1024));
+    for bad in ["", "k", "1.5m", "-1", "99999999999999999999g"] {
+        assert!(parse_nginx_size(bad).is_err(), "{bad}");
+    }
+}
+
+#[tokio::test]
+async fn client_max_body_size_refuses_declared_and_streamed_bodies() {
+    let (plain, _kept) = with_reading_upstream().await;
+    let config = std::fs::read_to_string(_kept.path()).unwrap();
+    let mut limited = ClientLimits::default();
+    limited.max_body_size = Some(16);
+    let (gw, _kept2) = gateway(limited, Some(&config)).await;
+    let declared = exchange(
+        gw.proxy_addr(),
+        b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n",
+    )
+    .await;
+    assert!(declared.starts_with("HTTP/1.1 413"), "{declared}");
+    assert!(declared.contains("Payload too large"), "{declared}");
+    let streamed = exchange(
+        gw.proxy_addr(),
+        b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n20\r\n0123456789abcdef0123456789abcdef\r\n0\r\n\r\n",
+    )
+    .await;
+    assert!(streamed.starts_with("HTTP/1.1 413"), "{streamed}");
+    let small = exchange(
+        gw.proxy_addr(),
+        b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello",
+    )
+    .await;
+    assert!(small.starts_with("HTTP/1.1 200"), "{small}");
+    drop(plain);
 }

@@ -21,6 +21,12 @@ use crate::state::Shared;
 pub use crate::pdk::Body;
 pub use upstream::Upstream;
 
+/// Kong's response for an error raised before a route is matched, with a fresh request id.
+pub fn error_response(err: ProxyError) -> Response<Body> {
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    exit_response(err.into_exit(&id))
+}
+
 fn exit_response(exit: Exit) -> Response<Body> {
     let mut resp = Response::new(full(exit.body));
     *resp.status_mut() = exit.status;

@@ -165,6 +165,7 @@ impl Pool {
 fn sending_failed(err: &hyper::Error) -> ProxyError {
     match crate::error::ClientBodyError::find(err) {
         Some(crate::error::ClientBodyError::TimedOut(_)) => ProxyError::ClientTimeout,
+        Some(crate::error::ClientBodyError::TooLarge(_)) => ProxyError::PayloadTooLarge,
         Some(broken) => ProxyError::BadRequest(broken.to_string()),
         None => ProxyError::Upstream(err.to_string()),
     }
