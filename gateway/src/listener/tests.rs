@@ -205,10 +205,12 @@ async fn a_stalled_request_body_is_cut_off_after_client_body_timeout() {
 
 #[tokio::test]
 async fn connections_beyond_the_limit_wait_for_a_free_slot() {
-    let mut one = limits();
-    one.max_connections = 1;
-    one.keepalive_timeout = Duration::from_secs(30);
-    one.header_timeout = Duration::from_secs(30);
+    let one = ClientLimits {
+        max_connections: 1,
+        keepalive_timeout: Duration::from_secs(30),
+        header_timeout: Duration::from_secs(30),
+        ..limits()
+    };
     let (gw, _kept) = gateway(one, None).await;
     let mut first = TcpStream::connect(gw.proxy_addr()).await.unwrap();
     first
@@ -323,8 +325,10 @@ fn nginx_sizes_parse() {
 async fn client_max_body_size_refuses_declared_and_streamed_bodies() {
     let (plain, _kept) = with_reading_upstream().await;
     let config = std::fs::read_to_string(_kept.path()).unwrap();
-    let mut limited = ClientLimits::default();
-    limited.max_body_size = Some(16);
+    let limited = ClientLimits {
+        max_body_size: Some(16),
+        ..ClientLimits::default()
+    };
     let (gw, _kept2) = gateway(limited, Some(&config)).await;
     let declared = exchange(
         gw.proxy_addr(),
