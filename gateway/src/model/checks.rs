@@ -23,9 +23,13 @@ pub fn between_message(min: i64, max: i64) -> String {
 /// Kong's message for a non-integer in an integer field.
 pub const EXPECTED_INTEGER: &str = "expected an integer";
 
+/// A value given for an integer field that is not a whole number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NotAnInteger;
+
 /// The integer in `field`, as a JSON number or (forms) a numeric string; `Ok(None)` when absent
 /// or null, `Err` when it is not a whole number.
-pub fn integer_of(body: &Value, field: &str, source: Source) -> Result<Option<f64>, ()> {
+pub fn integer_of(body: &Value, field: &str, source: Source) -> Result<Option<f64>, NotAnInteger> {
     let number = match body.get(field) {
         None | Some(Value::Null) => return Ok(None),
         Some(Value::Number(n)) => n.as_f64(),
@@ -39,7 +43,7 @@ pub fn integer_of(body: &Value, field: &str, source: Source) -> Result<Option<f6
     };
     match number {
         Some(n) if n.is_finite() && n.fract() == 0.0 => Ok(Some(n)),
-        _ => Err(()),
+        _ => Err(NotAnInteger),
     }
 }
 
@@ -57,7 +61,7 @@ pub fn check_between(
         #[allow(clippy::cast_precision_loss)]
         Ok(Some(n)) if (min as f64..=max as f64).contains(&n) => {}
         Ok(Some(_)) => errors.push(field, between_message(min, max)),
-        Err(()) => errors.push(field, EXPECTED_INTEGER),
+        Err(NotAnInteger) => errors.push(field, EXPECTED_INTEGER),
     }
 }
 

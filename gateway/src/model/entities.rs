@@ -5,7 +5,8 @@ use serde_json::Value;
 
 use super::catalogue::{Compiled, PluginCatalogue};
 use super::checks::{
-    EXPECTED_INTEGER, check_between, check_sizes, check_tags, check_utf8_name, integer_of,
+    EXPECTED_INTEGER, NotAnInteger, check_between, check_sizes, check_tags, check_utf8_name,
+    integer_of,
 };
 use crate::schema::{SchemaViolation, Source, parse};
 
@@ -272,7 +273,7 @@ impl Route {
                 "https_redirect_status_code",
                 "expected one of: 426, 301, 302, 307, 308",
             ),
-            Err(()) => errors.push("https_redirect_status_code", EXPECTED_INTEGER),
+            Err(NotAnInteger) => errors.push("https_redirect_status_code", EXPECTED_INTEGER),
         }
         errors.into_result()?;
         let mut route: Self = parse(value, source)?;
