@@ -28,15 +28,28 @@ pub struct Parent<'a> {
     pub id: Option<&'a str>,
 }
 
+/// Whether an id is already used in the entry's table. A derived id that is taken means a
+/// duplicate entry; it is then left without one so the store reports the duplicate by its key
+/// (`UNIQUE violation detected on '{name="x"}'`), as it did before ids were derived.
+pub type Taken<'a> = &'a dyn Fn(&str) -> bool;
+
 /// Sets `id` on an entry of `table` whose endpoint key `key_field` (unique in its table) is set
 /// and whose `id` is absent; returns the entry's id if it has one now.
-pub fn fill_by_endpoint_key(entry: &mut Value, table: &str, key_field: &str) -> Option<String> {
+pub fn fill_by_endpoint_key(
+    entry: &mut Value,
+    table: &str,
+    key_field: &str,
+    taken: Taken<'_>,
+) -> Option<String> {
     let obj = entry.as_object_mut()?;
     if let Some(id) = obj.get("id") {
         return id.as_str().map(str::to_owned);
     }
     let key = obj.get(key_field)?.as_str()?;
     let id = generate(table, key);
+    if taken(&id) {
+        return None;
+    }
     obj.insert("id".to_owned(), Value::String(id.clone()));
     Some(id)
 }
@@ -44,8 +57,9 @@ pub fn fill_by_endpoint_key(entry: &mut Value, table: &str, key_field: &str) -> 
 /// Sets `id` on a plugin entry without one: by `instance_name`, else by Kong's
 /// `build_cache_key` over `name`, `route`, `service`, `consumer` (a string value as given, an
 /// absent one empty, the parent's field its id; a record or null adds nothing, as in Kong).
-pub fn fill_plugin(entry: &mut Value, parent: Option<&Parent<'_>>) {
-    if fill_by_endpoint_key(entry, "plugins", "instance_name").is_some() {
+pub fn fill_plugin(entry: &mut Value, parent: Option<&Parent<'_>>, taken: Taken<'_>) {
+    if entry.get("instance_name").is_some() {
+        fill_by_endpoint_key(entry, "plugins", "instance_name", taken);
         return;
     }
     let Some(obj) = entry.as_object_mut() else {
@@ -57,7 +71,10 @@ pub fn fill_plugin(entry: &mut Value, parent: Option<&Parent<'_>>) {
     let Some(key) = plugin_cache_key(obj, parent) else {
         return;
     };
-    obj.insert("id".to_owned(), Value::String(generate("plugins", &key)));
+    let id = generate("plugins", &key);
+    if !taken(&id) {
+        obj.insert("id".to_owned(), Value::String(id));
+    }
 }
 
 fn plugin_cache_key(obj: &Map<String, Value>, parent: Option<&Parent<'_>>) -> Option<String> {

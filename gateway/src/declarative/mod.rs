@@ -8,6 +8,8 @@
 mod error;
 mod ids;
 
+use std::collections::HashSet;
+
 use serde_json::{Map, Value, json};
 
 pub use error::{EntryError, Error, Problem};
@@ -94,16 +96,21 @@ pub fn load(value: Value, now: u64, catalogue: &dyn PluginCatalogue) -> Result<D
     }
     let mut db = Db::default();
     let mut deferred_plugins: Vec<(&'static str, usize, Value)> = Vec::new();
+    let mut plugin_ids = HashSet::new();
 
     for (i, mut svc) in take_list(&mut doc, "services")?.into_iter().enumerate() {
         let routes = take_nested(&mut svc, "routes");
         let plugins = take_nested(&mut svc, "plugins");
-        let given = ids::fill_by_endpoint_key(&mut svc, "services", "name");
+        let given = ids::fill_by_endpoint_key(&mut svc, "services", "name", &|id| {
+            db.services.contains_key(id)
+        });
         let created = db
             .insert_service(svc, Source::Json, now)
             .map_err(refused(("services", i, None)))?;
         for (j, mut route) in routes.into_iter().enumerate() {
-            ids::fill_by_endpoint_key(&mut route, "routes", "name");
+            ids::fill_by_endpoint_key(&mut route, "routes", "name", &|id| {
+                db.routes.contains_key(id)
+            });
             db.insert_route(route, Source::Json, now, Some(&created.id))
                 .map_err(refused(("services", i, Some(("routes", j)))))?;
         }
@@ -112,13 +119,15 @@ pub fn load(value: Value, now: u64, catalogue: &dyn PluginCatalogue) -> Result<D
             id: given.as_deref(),
         };
         for mut plugin in plugins {
-            ids::fill_plugin(&mut plugin, Some(&parent));
+            fill_plugin_id(&mut plugin, Some(&parent), &mut plugin_ids);
             deferred_plugins.push(("services", i, with_ref(plugin, "service", &created.id)));
         }
     }
     for (i, mut route) in take_list(&mut doc, "routes")?.into_iter().enumerate() {
         let plugins = take_nested(&mut route, "plugins");
-        let given = ids::fill_by_endpoint_key(&mut route, "routes", "name");
+        let given = ids::fill_by_endpoint_key(&mut route, "routes", "name", &|id| {
+            db.routes.contains_key(id)
+        });
         let created = db
             .insert_route(route, Source::Json, now, None)
             .map_err(refused(("routes", i, None)))?;
@@ -127,7 +136,7 @@ pub fn load(value: Value, now: u64, catalogue: &dyn PluginCatalogue) -> Result<D
             id: given.as_deref(),
         };
         for mut plugin in plugins {
-            ids::fill_plugin(&mut plugin, Some(&parent));
+            fill_plugin_id(&mut plugin, Some(&parent), &mut plugin_ids);
             deferred_plugins.push(("routes", i, with_ref(plugin, "route", &created.id)));
         }
     }
@@ -137,13 +146,15 @@ pub fn load(value: Value, now: u64, catalogue: &dyn PluginCatalogue) -> Result<D
             .map(|e| (*e, take_nested(&mut consumer, e.table)))
             .collect();
         let plugins = take_nested(&mut consumer, "plugins");
-        let given = ids::fill_by_endpoint_key(&mut consumer, "consumers", "username");
+        let given = ids::fill_by_endpoint_key(&mut consumer, "consumers", "username", &|id| {
+            db.consumers.contains_key(id)
+        });
         let created = db
             .insert_consumer(consumer, Source::Json, now)
             .map_err(refused(("consumers", i, None)))?;
         for (entity, rows) in owned {
             for (j, mut row) in rows.into_iter().enumerate() {
-                fill_owned_id(&mut row, entity);
+                fill_owned_id(&mut row, entity, &db);
                 db.insert_credential(entity, row, Source::Json, now, Some(&created.id))
                     .map_err(refused(("consumers", i, Some((entity.table, j)))))?;
             }
@@ -153,13 +164,13 @@ pub fn load(value: Value, now: u64, catalogue: &dyn PluginCatalogue) -> Result<D
             id: given.as_deref(),
         };
         for mut plugin in plugins {
-            ids::fill_plugin(&mut plugin, Some(&parent));
+            fill_plugin_id(&mut plugin, Some(&parent), &mut plugin_ids);
             deferred_plugins.push(("consumers", i, with_ref(plugin, "consumer", &created.id)));
         }
     }
     for entity in entities {
         for (i, mut row) in take_list(&mut doc, entity.table)?.into_iter().enumerate() {
-            fill_owned_id(&mut row, entity);
+            fill_owned_id(&mut row, entity, &db);
             db.insert_credential(entity, row, Source::Json, now, None)
                 .map_err(refused((entity.table, i, None)))?;
         }
@@ -169,7 +180,7 @@ pub fn load(value: Value, now: u64, catalogue: &dyn PluginCatalogue) -> Result<D
             .map_err(refused((owner, i, Some(("plugins", 0)))))?;
     }
     for (i, mut plugin) in take_list(&mut doc, "plugins")?.into_iter().enumerate() {
-        ids::fill_plugin(&mut plugin, None);
+        fill_plugin_id(&mut plugin, None, &mut plugin_ids);
         db.insert_plugin(plugin, Source::Json, now, None, catalogue)
             .map_err(refused(("plugins", i, None)))?;
     }
@@ -200,9 +211,23 @@ pub fn export(db: &Db, catalogue: &dyn PluginCatalogue) -> Value {
 /// A plugin-owned entry's id from its endpoint key, when that key is unique in its table (Kong
 /// composes a non-unique one with the parent's key; no entity here has one, so those keep a
 /// random id).
-fn fill_owned_id(row: &mut Value, entity: &PluginEntity) {
+fn fill_owned_id(row: &mut Value, entity: &PluginEntity, db: &Db) {
     if entity.unique.contains(&entity.endpoint_key) {
-        ids::fill_by_endpoint_key(row, entity.table, entity.endpoint_key);
+        let taken = |id: &str| db.credentials(entity).any(|c| c.id == id);
+        ids::fill_by_endpoint_key(row, entity.table, entity.endpoint_key, &taken);
+    }
+}
+
+/// A plugin entry's derived id, unless an earlier entry of the file has it (a duplicate, which
+/// the store then reports by its scope).
+fn fill_plugin_id(
+    plugin: &mut Value,
+    parent: Option<&ids::Parent<'_>>,
+    seen: &mut HashSet<String>,
+) {
+    ids::fill_plugin(plugin, parent, &|id| seen.contains(id));
+    if let Some(id) = plugin.get("id").and_then(Value::as_str) {
+        seen.insert(id.to_owned());
     }
 }
 

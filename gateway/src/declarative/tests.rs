@@ -249,3 +249,22 @@ async fn a_session_cookie_made_before_a_reload_still_authenticates_its_consumer(
     assert_eq!(again.status(), 200);
     assert_eq!(json_body(&again)["headers"]["x-consumer-username"], "alex");
 }
+
+#[test]
+fn duplicate_entries_are_still_reported_by_their_key() {
+    let doc =
+        "_format_version: \"3.0\"\nservices:\n  - name: s\n    host: h\n  - name: s\n    host: h\n";
+    let err = parse_bytes(doc.as_bytes(), "kong.yml", 1, &*catalogue()).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("UNIQUE violation detected on '{name=\"s\"}'"),
+        "{err}"
+    );
+    let doc = "_format_version: \"3.0\"\nconsumers:\n  - username: u\n    keyauth_credentials:\n      - key: k\n      - key: k\n";
+    let err = parse_bytes(doc.as_bytes(), "kong.yml", 1, &*catalogue()).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("UNIQUE violation detected on '{key=\"k\"}'"),
+        "{err}"
+    );
+}
