@@ -37,7 +37,7 @@ fn index(table: &CredentialTable) -> HashMap<String, CredentialEntry> {
                 .then(|| c.value.get("ttl").and_then(Value::as_u64))
                 .flatten()
                 .filter(|t| *t > 0)
-                .map(|t| c.created_at + t);
+                .map(|t| c.created_at.saturating_add(t));
             Some((
                 c.field(schema.lookup_key)?.to_owned(),
                 CredentialEntry {

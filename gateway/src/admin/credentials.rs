@@ -6,12 +6,13 @@
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::response::Response;
 use axum::routing::get;
 
 use super::{
-    AdminError, AppState, Input, Page, Result, created, found, list, no_content, ok, to_value,
+    AdminError, AdminPath, AppState, Input, Page, Result, created, found, list, no_content, ok,
+    to_value,
 };
 use crate::model::PluginEntity;
 use crate::state::Shared;
@@ -25,55 +26,69 @@ pub(super) fn routes(router: Routes, entity: &'static PluginEntity) -> Routes {
     router
         .route(
             &top,
-            get(move |s: AppState, p: Query<Page>| list_all(entity, s, p))
+            get(move |s: AppState, p: Page| list_all(entity, s, p))
                 .post(move |s: AppState, b: Input| create(entity, s, None, b)),
         )
         .route(
             &format!("{top}/{{k}}"),
-            get(move |s: AppState, Path(k): Path<String>| get_one(entity, s, None, k))
-                .patch(move |s: AppState, Path(k): Path<String>, b: Input| {
-                    patch(entity, s, None, k, b)
-                })
-                .put(move |s: AppState, Path(k): Path<String>, b: Input| put(entity, s, None, k, b))
-                .delete(move |s: AppState, Path(k): Path<String>| delete(entity, s, None, k)),
-        )
-        .route(
-            &format!("{top}/{{k}}/consumer"),
-            get(move |s: AppState, Path(k): Path<String>| owner(entity, s, k)),
-        )
-        .route(
-            &nested,
-            get(move |s: AppState, Path(c): Path<String>, p: Query<Page>| list_of(entity, s, c, p))
-                .post(move |s: AppState, Path(c): Path<String>, b: Input| {
-                    create(entity, s, Some(c), b)
+            get(move |s: AppState, AdminPath(k): AdminPath<String>| get_one(entity, s, None, k))
+                .patch(
+                    move |s: AppState, AdminPath(k): AdminPath<String>, b: Input| {
+                        patch(entity, s, None, k, b)
+                    },
+                )
+                .put(
+                    move |s: AppState, AdminPath(k): AdminPath<String>, b: Input| {
+                        put(entity, s, None, k, b)
+                    },
+                )
+                .delete(move |s: AppState, AdminPath(k): AdminPath<String>| {
+                    delete(entity, s, None, k)
                 }),
         )
         .route(
+            &format!("{top}/{{k}}/consumer"),
+            get(move |s: AppState, AdminPath(k): AdminPath<String>| owner(entity, s, k)),
+        )
+        .route(
+            &nested,
+            get(
+                move |s: AppState, AdminPath(c): AdminPath<String>, p: Page| {
+                    list_of(entity, s, c, p)
+                },
+            )
+            .post(
+                move |s: AppState, AdminPath(c): AdminPath<String>, b: Input| {
+                    create(entity, s, Some(c), b)
+                },
+            ),
+        )
+        .route(
             &format!("{nested}/{{k}}"),
-            get(move |s: AppState, Path((c, k)): Path<(String, String)>| {
-                get_one(entity, s, Some(c), k)
-            })
+            get(
+                move |s: AppState, AdminPath((c, k)): AdminPath<(String, String)>| {
+                    get_one(entity, s, Some(c), k)
+                },
+            )
             .patch(
-                move |s: AppState, Path((c, k)): Path<(String, String)>, b: Input| {
+                move |s: AppState, AdminPath((c, k)): AdminPath<(String, String)>, b: Input| {
                     patch(entity, s, Some(c), k, b)
                 },
             )
             .put(
-                move |s: AppState, Path((c, k)): Path<(String, String)>, b: Input| {
+                move |s: AppState, AdminPath((c, k)): AdminPath<(String, String)>, b: Input| {
                     put(entity, s, Some(c), k, b)
                 },
             )
-            .delete(move |s: AppState, Path((c, k)): Path<(String, String)>| {
-                delete(entity, s, Some(c), k)
-            }),
+            .delete(
+                move |s: AppState, AdminPath((c, k)): AdminPath<(String, String)>| {
+                    delete(entity, s, Some(c), k)
+                },
+            ),
         )
 }
 
-async fn list_all(
-    entity: &'static PluginEntity,
-    State(s): AppState,
-    Query(p): Query<Page>,
-) -> Response {
+async fn list_all(entity: &'static PluginEntity, State(s): AppState, p: Page) -> Response {
     let items = s.read(|db| db.credentials(entity).map(to_value).collect());
     list(items, &p, &format!("/{}", entity.admin_path))
 }
@@ -82,7 +97,7 @@ async fn list_of(
     entity: &'static PluginEntity,
     State(s): AppState,
     c: String,
-    Query(p): Query<Page>,
+    p: Page,
 ) -> Result<Response> {
     let items = s.read(|db| {
         db.credentials_of(entity, &c)

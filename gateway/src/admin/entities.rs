@@ -3,13 +3,14 @@
 //! key, and the nested collections (routes of a service, plugins of a service, route or consumer).
 
 use axum::Router;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::response::Response;
 use axum::routing::get;
 use serde_json::Value;
 
 use super::{
-    AdminError, AppState, Input, Page, Result, created, found, list, no_content, ok, to_value,
+    AdminError, AdminPath, AppState, Input, Page, Result, created, found, list, no_content, ok,
+    to_value,
 };
 use crate::model::{Db, Endpoint};
 use crate::state::Shared;
@@ -83,7 +84,7 @@ macro_rules! entity_handlers {
         put: $put:ident => |$udb:ident, $uk:ident, $uv:ident, $us:ident, $un:ident, $uc:ident| $upsert:expr,
         delete: $delete:ident => |$ddb:ident, $dk:ident| $remove:expr $(,)?
     ) => {
-        async fn $list(State(s): AppState, Query(p): Query<Page>) -> Response {
+        async fn $list(State(s): AppState, p: Page) -> Response {
             list(
                 s.read(|db| db.$table.values().map(to_value).collect()),
                 &p,
@@ -95,12 +96,12 @@ macro_rules! entity_handlers {
             let ($cv, $cs, $cc) = (body.value, body.source, s.catalogue.as_ref());
             Ok(created(to_value(&s.write(|$cdb| $insert)?)))
         }
-        async fn $get(State(s): AppState, Path(key): Path<String>) -> Result<Response> {
+        async fn $get(State(s): AppState, AdminPath(key): AdminPath<String>) -> Result<Response> {
             s.read(|db| found(db.$find(&key)))
         }
         async fn $patch(
             State(s): AppState,
-            Path($pk): Path<String>,
+            AdminPath($pk): AdminPath<String>,
             body: Input,
         ) -> Result<Response> {
             let $pn = s.clock.now();
@@ -109,14 +110,17 @@ macro_rules! entity_handlers {
         }
         async fn $put(
             State(s): AppState,
-            Path($uk): Path<String>,
+            AdminPath($uk): AdminPath<String>,
             body: Input,
         ) -> Result<Response> {
             let $un = s.clock.now();
             let ($uv, $us, $uc) = (body.value, body.source, s.catalogue.as_ref());
             Ok(ok(to_value(&s.write(|$udb| $upsert)?)))
         }
-        async fn $delete(State(s): AppState, Path($dk): Path<String>) -> Result<Response> {
+        async fn $delete(
+            State(s): AppState,
+            AdminPath($dk): AdminPath<String>,
+        ) -> Result<Response> {
             s.write(|$ddb| $remove)?;
             Ok(no_content())
         }
@@ -167,8 +171,8 @@ entity_handlers! {
 
 async fn list_service_routes(
     State(s): AppState,
-    Path(key): Path<String>,
-    Query(p): Query<Page>,
+    AdminPath(key): AdminPath<String>,
+    p: Page,
 ) -> Result<Response> {
     let items = s.read(|db| {
         db.routes_of(&key)
@@ -183,7 +187,7 @@ async fn list_service_routes(
 
 async fn create_service_route(
     State(s): AppState,
-    Path(key): Path<String>,
+    AdminPath(key): AdminPath<String>,
     body: Input,
 ) -> Result<Response> {
     let now = s.clock.now();
@@ -192,7 +196,10 @@ async fn create_service_route(
     })?)))
 }
 
-async fn get_route_service(State(s): AppState, Path(key): Path<String>) -> Result<Response> {
+async fn get_route_service(
+    State(s): AppState,
+    AdminPath(key): AdminPath<String>,
+) -> Result<Response> {
     s.read(|db| {
         let id = db.route(&key)?.service.as_ref()?.id.clone();
         db.services.get(&id).map(to_value)
@@ -212,8 +219,8 @@ macro_rules! scoped_plugin_handlers {
     ($list:ident, $create:ident, $endpoint:expr, $path:literal) => {
         async fn $list(
             State(s): AppState,
-            Path(key): Path<String>,
-            Query(p): Query<Page>,
+            AdminPath(key): AdminPath<String>,
+            p: Page,
         ) -> Result<Response> {
             let items = s
                 .read(|db| scoped_plugins(db, $endpoint, &key))
@@ -222,7 +229,7 @@ macro_rules! scoped_plugin_handlers {
         }
         async fn $create(
             State(s): AppState,
-            Path(key): Path<String>,
+            AdminPath(key): AdminPath<String>,
             body: Input,
         ) -> Result<Response> {
             let now = s.clock.now();

@@ -21,6 +21,16 @@ pub enum AdminError {
     BadRequest(String),
     /// 415 for bodies that are neither JSON nor forms.
     UnsupportedMediaType,
+    /// 400 with one of Kong's coded DAO errors that carry no fields (`kong/db/errors.lua`):
+    /// `invalid offset` (7), `invalid size` (9).
+    Kong {
+        /// Kong's error code.
+        code: u8,
+        /// Kong's error name.
+        name: &'static str,
+        /// Kong's message.
+        message: String,
+    },
     /// An entity-store error.
     Db(DbError),
 }
@@ -46,6 +56,21 @@ impl IntoResponse for AdminError {
             Self::BadJson => message(StatusCode::BAD_REQUEST, "Cannot parse JSON body"),
             Self::BadRequest(m) => message(StatusCode::BAD_REQUEST, &m),
             Self::UnsupportedMediaType => message(StatusCode::UNSUPPORTED_MEDIA_TYPE, "Unsupported Content-Type"),
+            Self::Kong { code, name, message } => (
+                StatusCode::BAD_REQUEST,
+                Json(json!({"code": code, "name": name, "message": message})),
+            )
+                .into_response(),
+            Self::Db(DbError::InvalidOptions { option, message }) => (
+                StatusCode::BAD_REQUEST,
+                Json(json!({
+                    "code": 11,
+                    "name": "invalid options",
+                    "message": format!("invalid option ({option}: {message})"),
+                    "options": { option: message },
+                })),
+            )
+                .into_response(),
             Self::Db(DbError::NotFound) => message(StatusCode::NOT_FOUND, "Not found"),
             Self::Db(DbError::Schema(v)) => (
                 StatusCode::BAD_REQUEST,

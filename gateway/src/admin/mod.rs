@@ -11,6 +11,7 @@ mod credentials;
 mod entities;
 mod error;
 pub mod form;
+mod query;
 mod system;
 
 use std::sync::Arc;
@@ -19,10 +20,11 @@ use axum::extract::{FromRequest, Request, State};
 use axum::http::{StatusCode, header::CONTENT_TYPE};
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::{Value, json};
 
 pub use error::AdminError;
+pub use query::{AdminPath, Page};
 
 use crate::model::PluginCatalogue;
 use crate::schema::Source;
@@ -44,6 +46,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
     router
         .fallback(|| async { AdminError::NotFound })
         .method_not_allowed_fallback(|| async { AdminError::MethodNotAllowed })
+        .layer(axum::middleware::from_fn(query::limit_arguments))
         .with_state(shared)
 }
 
@@ -95,25 +98,15 @@ impl<S: Send + Sync> FromRequest<S> for Input {
     }
 }
 
-/// `?size=&offset=` paging.
-#[derive(Debug, Default, Deserialize)]
-pub struct Page {
-    size: Option<usize>,
-    offset: Option<String>,
-}
-
 fn to_value<T: Serialize>(entity: &T) -> Value {
     serde_json::to_value(entity).unwrap_or(Value::Null)
 }
 
+/// One page of `items`; an offset past the end gives an empty page with no `next`.
 fn list(items: Vec<Value>, page: &Page, path: &str) -> Response {
-    let size = page.size.unwrap_or(100).clamp(1, 1000);
-    let start: usize = page
-        .offset
-        .as_deref()
-        .and_then(|o| o.parse().ok())
-        .unwrap_or(0);
-    let end = (start + size).min(items.len());
+    let size = page.size;
+    let start = page.offset.min(items.len());
+    let end = start.saturating_add(size).min(items.len());
     let data: Vec<Value> = items
         .get(start..end)
         .map(<[Value]>::to_vec)

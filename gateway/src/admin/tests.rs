@@ -229,3 +229,270 @@ async fn hostile_form_bodies_get_400_with_kongs_message_and_change_nothing() {
     let (_, list) = call(&app, "GET", "/services", None).await;
     assert_eq!(list["data"], json!([]));
 }
+
+#[tokio::test]
+async fn paging_numbers_are_checked_not_overflowed() {
+    let app = app();
+    call(&app, "POST", "/consumers", form("username=bob")).await;
+    // Once a panic in debug builds and a wrap-around in release ones.
+    let (status, body) = call(&app, "GET", "/consumers?offset=18446744073709551615", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body, json!({"data": [], "next": null}));
+    let (status, body) = call(&app, "GET", "/consumers?offset=abc", None).await;
+    assert_eq!(
+        (status, body),
+        (
+            StatusCode::BAD_REQUEST,
+            json!({"code": 7, "name": "invalid offset", "message": "'abc' is not a valid offset: invalid offset"})
+        )
+    );
+    let (status, body) = call(&app, "GET", "/consumers?size=abc", None).await;
+    assert_eq!(
+        (status, body),
+        (
+            StatusCode::BAD_REQUEST,
+            json!({"code": 9, "name": "invalid size", "message": "size must be a number"})
+        )
+    );
+    for size in ["0", "1001", "1.5", "18446744073709551616"] {
+        let (status, body) = call(&app, "GET", &format!("/key-auths?size={size}"), None).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "size={size}");
+        assert_eq!(
+            body["message"],
+            "size must be an integer between 1 and 1000"
+        );
+    }
+    let (status, body) = call(&app, "GET", "/consumers?size=1000&offset=0", None).await;
+    assert_eq!(
+        (status, body["data"][0]["username"].clone()),
+        (StatusCode::OK, json!("bob"))
+    );
+}
+
+#[tokio::test]
+async fn too_many_query_arguments_and_bad_paths_get_kongs_json() {
+    let app = app();
+    let query: Vec<String> = (0..=1000).map(|i| format!("a{i}=1")).collect();
+    let (status, body) = call(&app, "GET", &format!("/services?{}", query.join("&")), None).await;
+    assert_eq!(
+        (status, body),
+        (
+            StatusCode::BAD_REQUEST,
+            json!({"message": "Too many arguments"})
+        )
+    );
+    let (status, _) = call(
+        &app,
+        "GET",
+        &format!("/services?{}", query[..1000].join("&")),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = call(&app, "GET", "/services/%FF", None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body["message"].is_string(), "{body}");
+}
+
+#[tokio::test]
+async fn integers_out_of_kongs_ranges_are_refused_with_the_field_named() {
+    let app = app();
+    let cases = [
+        (
+            json!({"host": "h", "port": 70000}),
+            "port",
+            "value should be between 0 and 65535",
+        ),
+        (
+            json!({"host": "h", "port": -1}),
+            "port",
+            "value should be between 0 and 65535",
+        ),
+        (
+            json!({"host": "h", "retries": 40000}),
+            "retries",
+            "value should be between 0 and 32767",
+        ),
+        (
+            json!({"host": "h", "retries": 18_446_744_073_709_551_615_u64}),
+            "retries",
+            "value should be between 0 and 32767",
+        ),
+        (
+            json!({"host": "h", "read_timeout": 2_147_483_647}),
+            "read_timeout",
+            "value should be between 1 and 2147483646",
+        ),
+        (
+            json!({"host": "h", "connect_timeout": 0}),
+            "connect_timeout",
+            "value should be between 1 and 2147483646",
+        ),
+        (
+            json!({"host": "h", "tls_verify_depth": 65}),
+            "tls_verify_depth",
+            "value should be between 0 and 64",
+        ),
+        // An explicit port next to `url` is checked, not silently replaced.
+        (
+            json!({"url": "http://h/", "port": "abc"}),
+            "port",
+            "expected an integer",
+        ),
+    ];
+    for (body, field, message) in cases {
+        let (status, got) = call(&app, "POST", "/services", json_body(body.clone())).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert_eq!(got["code"], 2, "{body}");
+        assert_eq!(got["fields"][field], message, "{body}");
+    }
+    let (status, got) = call(&app, "POST", "/services", form("url=http://h/&port=abc")).await;
+    assert_eq!(
+        (status, got["fields"]["port"].clone()),
+        (StatusCode::BAD_REQUEST, json!("expected an integer"))
+    );
+    let (status, got) = call(
+        &app,
+        "POST",
+        "/services",
+        form("host=h&port=65535&retries=32767"),
+    )
+    .await;
+    assert_eq!(
+        (status, got["port"].clone()),
+        (StatusCode::CREATED, json!(65535))
+    );
+    let (status, got) = call(
+        &app,
+        "POST",
+        "/routes",
+        json_body(json!({"paths": ["/"], "https_redirect_status_code": 70000})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        got["fields"]["https_redirect_status_code"],
+        "expected one of: 426, 301, 302, 307, 308"
+    );
+}
+
+#[tokio::test]
+async fn a_key_auth_ttl_outside_kongs_bound_is_an_invalid_option() {
+    let app = app();
+    call(&app, "POST", "/consumers", form("username=bob")).await;
+    for ttl in [
+        json!(18_446_744_073_709_551_615_u64),
+        json!(-1),
+        json!(100_000_001),
+        json!(1.5),
+    ] {
+        let (status, body) = call(
+            &app,
+            "POST",
+            "/consumers/bob/key-auth",
+            json_body(json!({"key": "k", "ttl": ttl})),
+        )
+        .await;
+        assert_eq!(
+            (status, body),
+            (
+                StatusCode::BAD_REQUEST,
+                json!({
+                    "code": 11,
+                    "name": "invalid options",
+                    "message": "invalid option (ttl: must be an integer between 0 and 100000000)",
+                    "options": {"ttl": "must be an integer between 0 and 100000000"},
+                })
+            ),
+            "ttl={ttl}"
+        );
+    }
+    let (status, body) = call(
+        &app,
+        "POST",
+        "/consumers/bob/key-auth",
+        form("key=k&ttl=100000000"),
+    )
+    .await;
+    assert_eq!(
+        (status, body["ttl"].clone()),
+        (StatusCode::CREATED, json!(100_000_000))
+    );
+}
+
+#[tokio::test]
+async fn names_follow_kongs_utf8_name_rule() {
+    let app = app();
+    for name in ["a b", "a/b", "a\nb", "a\u{0}b", ""] {
+        for (path, body) in [
+            ("/services", json!({"name": name, "host": "h"})),
+            ("/routes", json!({"name": name, "paths": ["/"]})),
+        ] {
+            let (status, got) = call(&app, "POST", path, json_body(body)).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{path} {name:?}");
+            assert_eq!(
+                got["fields"]["name"],
+                format!(
+                    "invalid value '{name}': the only accepted ascii characters are alphanumerics or ., -, _, and ~"
+                ),
+            );
+        }
+    }
+    let (status, _) = call(
+        &app,
+        "POST",
+        "/services",
+        json_body(json!({"name": "sérvice.1-_~", "host": "h"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+}
+
+#[tokio::test]
+async fn oversized_values_and_bad_tags_are_refused() {
+    let app = app();
+    let long = "a".repeat(4097);
+    let (status, got) = call(
+        &app,
+        "POST",
+        "/consumers",
+        json_body(json!({"username": long})),
+    )
+    .await;
+    assert_eq!(
+        (status, got["fields"]["username"].clone()),
+        (
+            StatusCode::BAD_REQUEST,
+            json!("length must be at most 4096")
+        )
+    );
+    let paths: Vec<String> = (0..1001).map(|i| format!("/{i}")).collect();
+    let (status, got) = call(&app, "POST", "/routes", json_body(json!({"paths": paths}))).await;
+    assert_eq!(
+        (status, got["fields"]["paths"].clone()),
+        (
+            StatusCode::BAD_REQUEST,
+            json!("length must be at most 1000")
+        )
+    );
+    let (status, got) = call(
+        &app,
+        "POST",
+        "/consumers",
+        json_body(json!({"username": "u", "tags": ["a,b"]})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        got["fields"]["tags"],
+        "invalid tag 'a,b': expected printable ascii (except `,` and `/`) or valid utf-8 sequences"
+    );
+    let (status, _) = call(
+        &app,
+        "POST",
+        "/consumers",
+        json_body(json!({"username": "u", "tags": ["a b", "ünï"]})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+}

@@ -95,5 +95,6 @@ fn describe(e: &DbError) -> String {
         DbError::Unique { message, .. }
         | DbError::ForeignKey { message, .. }
         | DbError::Referenced { message } => message.clone(),
+        DbError::InvalidOptions { option, message } => format!("in '{option}': {message}"),
     }
 }

@@ -6,12 +6,16 @@
 //! plugin-owned entities found, through the [`PluginCatalogue`] handed in.
 
 mod error;
+mod ids;
+
+use std::collections::HashSet;
 
 use serde_json::{Map, Value, json};
 
 pub use error::{EntryError, Error, Problem};
+pub use ids::generate as generate_id;
 
-use crate::model::{Db, DbError, PluginCatalogue};
+use crate::model::{Db, DbError, PluginCatalogue, PluginEntity};
 use crate::schema::Source;
 
 const FORMAT_VERSIONS: [&str; 3] = ["1.1", "2.1", "3.0"];
@@ -72,7 +76,9 @@ fn refused(place: Place) -> impl FnOnce(DbError) -> Problem {
     }
 }
 
-/// Builds a [`Db`] from a parsed declarative document.
+/// Builds a [`Db`] from a parsed declarative document. Entries without an `id` get Kong's
+/// deterministic one where Kong derives one ([`ids`]), so loading the same file twice gives the
+/// same ids.
 pub fn load(value: Value, now: u64, catalogue: &dyn PluginCatalogue) -> Result<Db, Problem> {
     let Value::Object(mut doc) = value else {
         return Err(Problem::NotAnObject);
@@ -90,27 +96,47 @@ pub fn load(value: Value, now: u64, catalogue: &dyn PluginCatalogue) -> Result<D
     }
     let mut db = Db::default();
     let mut deferred_plugins: Vec<(&'static str, usize, Value)> = Vec::new();
+    let mut plugin_ids = HashSet::new();
 
     for (i, mut svc) in take_list(&mut doc, "services")?.into_iter().enumerate() {
         let routes = take_nested(&mut svc, "routes");
         let plugins = take_nested(&mut svc, "plugins");
+        let given = ids::fill_by_endpoint_key(&mut svc, "services", "name", &|id| {
+            db.services.contains_key(id)
+        });
         let created = db
             .insert_service(svc, Source::Json, now)
             .map_err(refused(("services", i, None)))?;
-        for (j, route) in routes.into_iter().enumerate() {
+        for (j, mut route) in routes.into_iter().enumerate() {
+            ids::fill_by_endpoint_key(&mut route, "routes", "name", &|id| {
+                db.routes.contains_key(id)
+            });
             db.insert_route(route, Source::Json, now, Some(&created.id))
                 .map_err(refused(("services", i, Some(("routes", j)))))?;
         }
-        for plugin in plugins {
+        let parent = ids::Parent {
+            field: "service",
+            id: given.as_deref(),
+        };
+        for mut plugin in plugins {
+            fill_plugin_id(&mut plugin, Some(&parent), &mut plugin_ids);
             deferred_plugins.push(("services", i, with_ref(plugin, "service", &created.id)));
         }
     }
     for (i, mut route) in take_list(&mut doc, "routes")?.into_iter().enumerate() {
         let plugins = take_nested(&mut route, "plugins");
+        let given = ids::fill_by_endpoint_key(&mut route, "routes", "name", &|id| {
+            db.routes.contains_key(id)
+        });
         let created = db
             .insert_route(route, Source::Json, now, None)
             .map_err(refused(("routes", i, None)))?;
-        for plugin in plugins {
+        let parent = ids::Parent {
+            field: "route",
+            id: given.as_deref(),
+        };
+        for mut plugin in plugins {
+            fill_plugin_id(&mut plugin, Some(&parent), &mut plugin_ids);
             deferred_plugins.push(("routes", i, with_ref(plugin, "route", &created.id)));
         }
     }
@@ -120,21 +146,31 @@ pub fn load(value: Value, now: u64, catalogue: &dyn PluginCatalogue) -> Result<D
             .map(|e| (*e, take_nested(&mut consumer, e.table)))
             .collect();
         let plugins = take_nested(&mut consumer, "plugins");
+        let given = ids::fill_by_endpoint_key(&mut consumer, "consumers", "username", &|id| {
+            db.consumers.contains_key(id)
+        });
         let created = db
             .insert_consumer(consumer, Source::Json, now)
             .map_err(refused(("consumers", i, None)))?;
         for (entity, rows) in owned {
-            for (j, row) in rows.into_iter().enumerate() {
+            for (j, mut row) in rows.into_iter().enumerate() {
+                fill_owned_id(&mut row, entity, &db);
                 db.insert_credential(entity, row, Source::Json, now, Some(&created.id))
                     .map_err(refused(("consumers", i, Some((entity.table, j)))))?;
             }
         }
-        for plugin in plugins {
+        let parent = ids::Parent {
+            field: "consumer",
+            id: given.as_deref(),
+        };
+        for mut plugin in plugins {
+            fill_plugin_id(&mut plugin, Some(&parent), &mut plugin_ids);
             deferred_plugins.push(("consumers", i, with_ref(plugin, "consumer", &created.id)));
         }
     }
     for entity in entities {
-        for (i, row) in take_list(&mut doc, entity.table)?.into_iter().enumerate() {
+        for (i, mut row) in take_list(&mut doc, entity.table)?.into_iter().enumerate() {
+            fill_owned_id(&mut row, entity, &db);
             db.insert_credential(entity, row, Source::Json, now, None)
                 .map_err(refused((entity.table, i, None)))?;
         }
@@ -143,7 +179,8 @@ pub fn load(value: Value, now: u64, catalogue: &dyn PluginCatalogue) -> Result<D
         db.insert_plugin(plugin, Source::Json, now, None, catalogue)
             .map_err(refused((owner, i, Some(("plugins", 0)))))?;
     }
-    for (i, plugin) in take_list(&mut doc, "plugins")?.into_iter().enumerate() {
+    for (i, mut plugin) in take_list(&mut doc, "plugins")?.into_iter().enumerate() {
+        fill_plugin_id(&mut plugin, None, &mut plugin_ids);
         db.insert_plugin(plugin, Source::Json, now, None, catalogue)
             .map_err(refused(("plugins", i, None)))?;
     }
@@ -169,6 +206,29 @@ pub fn export(db: &Db, catalogue: &dyn PluginCatalogue) -> Value {
         doc[entity.table] = values(db.credentials(entity));
     }
     doc
+}
+
+/// A plugin-owned entry's id from its endpoint key, when that key is unique in its table (Kong
+/// composes a non-unique one with the parent's key; no entity here has one, so those keep a
+/// random id).
+fn fill_owned_id(row: &mut Value, entity: &PluginEntity, db: &Db) {
+    if entity.unique.contains(&entity.endpoint_key) {
+        let taken = |id: &str| db.credentials(entity).any(|c| c.id == id);
+        ids::fill_by_endpoint_key(row, entity.table, entity.endpoint_key, &taken);
+    }
+}
+
+/// A plugin entry's derived id, unless an earlier entry of the file has it (a duplicate, which
+/// the store then reports by its scope).
+fn fill_plugin_id(
+    plugin: &mut Value,
+    parent: Option<&ids::Parent<'_>>,
+    seen: &mut HashSet<String>,
+) {
+    ids::fill_plugin(plugin, parent, &|id| seen.contains(id));
+    if let Some(id) = plugin.get("id").and_then(Value::as_str) {
+        seen.insert(id.to_owned());
+    }
 }
 
 fn take_list(doc: &mut Map<String, Value>, key: &str) -> Result<Vec<Value>, Problem> {

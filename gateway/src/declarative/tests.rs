@@ -163,3 +163,108 @@ fn deeply_nested_documents_are_refused_without_overflowing_the_stack() {
     let err = parse_bytes(json.as_bytes(), "deep.json", 0, &*catalogue()).unwrap_err();
     assert!(err.to_string().contains("deep.json"), "{err}");
 }
+
+/// Ids a second load of the same file gives, by table.
+fn ids(db: &Db) -> Vec<String> {
+    let mut all: Vec<String> = db.services.keys().cloned().collect();
+    all.extend(db.routes.keys().cloned());
+    all.extend(db.consumers.keys().cloned());
+    all.extend(db.plugins.keys().cloned());
+    all.extend(db.credentials(&KEYAUTH_CREDENTIALS).map(|c| c.id.clone()));
+    all
+}
+
+#[test]
+fn loading_the_same_file_twice_gives_the_same_ids() {
+    let first = parse_bytes(DOC.as_bytes(), "kong.yml", 1, &*catalogue()).unwrap();
+    let second = parse_bytes(DOC.as_bytes(), "kong.yml", 2, &*catalogue()).unwrap();
+    assert_eq!(ids(&first), ids(&second));
+    assert_eq!(ids(&first).len(), 8);
+}
+
+#[test]
+fn ids_are_kongs_uuid_v5_of_the_endpoint_or_cache_key() {
+    // Expected values from Python's `uuid.uuid5(uuid.uuid5(NS, table), key)` with Kong's `_entities`
+    // namespace fd02801f-0957-4a15-a55a-c8d9606f30b5 (declarative_config.lua `generate_uuid`).
+    let db = parse_bytes(DOC.as_bytes(), "kong.yml", 1, &*catalogue()).unwrap();
+    let service = "7a267194-6123-5ee0-a1c9-4c1559eb0d95";
+    assert!(db.services.contains_key(service));
+    assert_eq!(
+        db.consumer("alex").map(|c| c.id.as_str()),
+        Some("7fb03465-9587-5b74-af07-260b30881b27")
+    );
+    let key = db
+        .credentials(&KEYAUTH_CREDENTIALS)
+        .find(|c| c.field("key") == Some("hello_world"));
+    assert_eq!(
+        key.map(|c| c.id.as_str()),
+        Some("e6bfff19-4eb9-5780-a8a3-3ef817d8e225")
+    );
+    // A plugin nested under a service: `plugins:<name>:<route>:<service id>:<consumer>`.
+    let session = db.plugins.values().find(|p| p.name == "session");
+    assert_eq!(
+        session.map(|p| p.id.as_str()),
+        Some("16d64334-bc0e-5ca3-b3b6-496833a4ad63")
+    );
+    assert_eq!(
+        session
+            .and_then(|p| p.service.as_ref())
+            .map(|fk| fk.id.as_str()),
+        Some(service)
+    );
+    // An explicit id is kept.
+    assert!(
+        db.consumers
+            .contains_key("81823632-10c0-4098-a4f7-31062520c1e6")
+    );
+}
+
+#[test]
+fn entries_with_nothing_to_derive_from_keep_a_random_id() {
+    let doc = "_format_version: \"3.0\"\nservices:\n  - url: http://127.0.0.1:9/\n";
+    let first = parse_bytes(doc.as_bytes(), "kong.yml", 1, &*catalogue()).unwrap();
+    let second = parse_bytes(doc.as_bytes(), "kong.yml", 1, &*catalogue()).unwrap();
+    assert_ne!(ids(&first), ids(&second));
+}
+
+#[tokio::test]
+async fn a_session_cookie_made_before_a_reload_still_authenticates_its_consumer() {
+    use crate::testing::{
+        cookie_pair, documented_flow, echo_upstream, json_body, request, send, set_cookies, shared,
+    };
+    let up = echo_upstream().await;
+    let doc = documented_flow(up, "          cookie_secure: false");
+    let before = shared(&doc);
+    let login = send(
+        &before,
+        request("GET", "/anything", &[("apikey", "hello_world")]),
+    )
+    .await;
+    assert_eq!(login.status(), 200);
+    let cookie = cookie_pair(&set_cookies(&login)[0]);
+
+    // A restart: the same file loaded into a fresh gateway.
+    let after = shared(&doc);
+    let again = send(&after, request("GET", "/anything", &[("cookie", &cookie)])).await;
+    assert_eq!(again.status(), 200);
+    assert_eq!(json_body(&again)["headers"]["x-consumer-username"], "alex");
+}
+
+#[test]
+fn duplicate_entries_are_still_reported_by_their_key() {
+    let doc =
+        "_format_version: \"3.0\"\nservices:\n  - name: s\n    host: h\n  - name: s\n    host: h\n";
+    let err = parse_bytes(doc.as_bytes(), "kong.yml", 1, &*catalogue()).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("UNIQUE violation detected on '{name=\"s\"}'"),
+        "{err}"
+    );
+    let doc = "_format_version: \"3.0\"\nconsumers:\n  - username: u\n    keyauth_credentials:\n      - key: k\n      - key: k\n";
+    let err = parse_bytes(doc.as_bytes(), "kong.yml", 1, &*catalogue()).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("UNIQUE violation detected on '{key=\"k\"}'"),
+        "{err}"
+    );
+}

@@ -4,6 +4,10 @@ use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
 use super::catalogue::{Compiled, PluginCatalogue};
+use super::checks::{
+    EXPECTED_INTEGER, NotAnInteger, check_between, check_sizes, check_tags, check_utf8_name,
+    integer_of,
+};
 use crate::schema::{SchemaViolation, Source, parse};
 
 /// A reference to another entity: `{"id": "..."}` on the wire. On input Kong also accepts
@@ -117,7 +121,21 @@ impl Service {
     }
 
     /// Parses a service, expanding the `url` shorthand into protocol, host, port and path.
+    /// Integers are range-checked on the raw body first (`services.lua`: `port` 0–65535,
+    /// `retries` 0–32767, timeouts 1–2^31-2, `tls_verify_depth` 0–64), so an explicit `port`
+    /// next to `url` is checked too.
     pub fn from_value(mut value: Value, source: Source) -> Result<Self, SchemaViolation> {
+        let mut errors = SchemaViolation::default();
+        check_sizes(&value, &mut errors);
+        check_utf8_name(&value, "name", &mut errors);
+        check_tags(&value, &mut errors);
+        check_between(&value, "port", (0, 65_535), source, &mut errors);
+        check_between(&value, "retries", (0, 32_767), source, &mut errors);
+        for field in ["connect_timeout", "write_timeout", "read_timeout"] {
+            check_between(&value, field, (1, 2_147_483_646), source, &mut errors);
+        }
+        check_between(&value, "tls_verify_depth", (0, 64), source, &mut errors);
+        errors.into_result()?;
         expand_url(&mut value)?;
         let mut svc: Self = parse(value, source)?;
         let mut errors = SchemaViolation::default();
@@ -132,15 +150,6 @@ impl Service {
             && !path.starts_with('/')
         {
             errors.push("path", "should start with: /");
-        }
-        for (field, v) in [
-            ("connect_timeout", svc.connect_timeout),
-            ("write_timeout", svc.write_timeout),
-            ("read_timeout", svc.read_timeout),
-        ] {
-            if v == 0 || v > 2_147_483_646 {
-                errors.push(field, "value should be between 1 and 2147483646");
-            }
         }
         if svc.port.is_none() {
             svc.port = Some(if svc.protocol == "https" { 443 } else { 80 });
@@ -250,8 +259,23 @@ impl Route {
         "v0".to_owned()
     }
 
-    /// Parses and checks a route.
+    /// Parses and checks a route (`routes.lua`: `name` is a `utf8_name`,
+    /// `https_redirect_status_code` one of 426, 301, 302, 307, 308).
     pub fn from_value(value: Value, source: Source) -> Result<Self, SchemaViolation> {
+        let mut errors = SchemaViolation::default();
+        check_sizes(&value, &mut errors);
+        check_utf8_name(&value, "name", &mut errors);
+        check_tags(&value, &mut errors);
+        match integer_of(&value, "https_redirect_status_code", source) {
+            Ok(None) => {}
+            Ok(Some(code)) if [426.0, 301.0, 302.0, 307.0, 308.0].contains(&code) => {}
+            Ok(Some(_)) => errors.push(
+                "https_redirect_status_code",
+                "expected one of: 426, 301, 302, 307, 308",
+            ),
+            Err(NotAnInteger) => errors.push("https_redirect_status_code", EXPECTED_INTEGER),
+        }
+        errors.into_result()?;
         let mut route: Self = parse(value, source)?;
         let mut errors = SchemaViolation::default();
         for p in &route.protocols {
@@ -319,6 +343,10 @@ pub struct Consumer {
 impl Consumer {
     /// Parses and checks a consumer: one of `username` / `custom_id` is required.
     pub fn from_value(value: Value, source: Source) -> Result<Self, SchemaViolation> {
+        let mut errors = SchemaViolation::default();
+        check_sizes(&value, &mut errors);
+        check_tags(&value, &mut errors);
+        errors.into_result()?;
         let consumer: Self = parse(value, source)?;
         let set = |v: &Option<String>| v.as_deref().is_some_and(|s| !s.is_empty());
         if !set(&consumer.username) && !set(&consumer.custom_id) {
@@ -378,6 +406,11 @@ impl Plugin {
         source: Source,
         catalogue: &dyn PluginCatalogue,
     ) -> Result<Self, SchemaViolation> {
+        let mut errors = SchemaViolation::default();
+        check_sizes(&value, &mut errors);
+        check_utf8_name(&value, "instance_name", &mut errors);
+        check_tags(&value, &mut errors);
+        errors.into_result()?;
         let mut plugin: Self = parse(value, source)?;
         if plugin.name.is_empty() {
             return Err(SchemaViolation::field(

@@ -7,6 +7,7 @@
 //! change. The model names no plugin: writers hand it a [`PluginCatalogue`].
 
 mod catalogue;
+pub mod checks;
 mod db;
 mod entities;
 

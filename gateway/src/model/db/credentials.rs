@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 use super::{
     Db, DbError, check_new_id, check_unique, id_of, merge, resolve, set_field, set_key, stamp,
 };
+use crate::model::checks::integer_of;
 use crate::model::{ForeignKey, PluginEntity};
 use crate::schema::{REQUIRED_FIELD_MISSING, SchemaViolation, Source};
 
@@ -62,6 +63,9 @@ fn parse(
     value: Value,
     source: Source,
 ) -> Result<(Value, ForeignKey), DbError> {
+    if schema.ttl {
+        check_ttl(&value, source)?;
+    }
     let consumer = value.get("consumer").cloned();
     let parsed = (schema.parse)(value, source)?;
     let fk = match consumer {
@@ -72,6 +76,25 @@ fn parse(
             .map_err(|_| SchemaViolation::field("consumer", "expected a record"))?,
     };
     Ok((parsed, fk))
+}
+
+/// Kong's bound on the `ttl` option: "a bit over three years maximum to make it more safe against
+/// integer overflow (time() + ttl)" (`kong/db/dao/init.lua` `validate_options_value`).
+pub const MAX_TTL: f64 = 100_000_000.0;
+/// Kong's message for a `ttl` outside 0..=[`MAX_TTL`].
+pub const TTL_OUT_OF_RANGE: &str = "must be an integer between 0 and 100000000";
+
+/// A `ttl` must be a whole number of seconds in 0..=[`MAX_TTL`], so `created_at + ttl` cannot
+/// overflow and a huge value cannot wrap into an already-expired key.
+fn check_ttl(value: &Value, source: Source) -> Result<(), DbError> {
+    match integer_of(value, "ttl", source) {
+        Ok(None) => Ok(()),
+        Ok(Some(ttl)) if (0.0..=MAX_TTL).contains(&ttl) => Ok(()),
+        _ => Err(DbError::InvalidOptions {
+            option: "ttl",
+            message: TTL_OUT_OF_RANGE,
+        }),
+    }
 }
 
 impl Db {

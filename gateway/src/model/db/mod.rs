@@ -41,6 +41,14 @@ pub enum DbError {
     ForeignKey { message: String, fields: Value },
     /// 400: an entity still referenced by others (Kong's `foreign key violation` on delete).
     Referenced { message: String },
+    /// 400, code 11 `invalid options`: a DAO option such as `ttl` out of range
+    /// (`kong/db/dao/init.lua` `validate_options_value`).
+    InvalidOptions {
+        /// The option's name.
+        option: &'static str,
+        /// Kong's message for it.
+        message: &'static str,
+    },
 }
 
 impl From<SchemaViolation> for DbError {
