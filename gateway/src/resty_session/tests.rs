@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use super::codec::{self, CookieKind, HeaderCheck, SealParams};
 use super::{
-    OpenError, Session, SessionConfig, SessionError, SessionHeader, SessionKey, Storage,
+    OpenError, SameSite, Session, SessionConfig, SessionError, SessionHeader, SessionKey, Storage,
     json as cjson,
 };
 
@@ -543,7 +543,10 @@ async fn verified_keys_enter_the_cache_forged_ones_do_not() {
     assert!(!cfg.key.is_cached(&[7u8; 32], CookieKind::Session));
     let sid: [u8; 32] = header[3..35].try_into().expect("sid");
     assert!(cfg.key.is_cached(&sid, CookieKind::Session));
-    assert_eq!(format!("{:?}", cfg.key), "SessionKey(REDACTED)");
+    assert_eq!(
+        format!("{:?}", cfg.key),
+        "SessionKey { ikm: REDACTED, prk: REDACTED, cache: KeyCache { .. } }"
+    );
 }
 
 // --- save, deflate, chunking -------------------------------------------------------------------------
@@ -963,11 +966,11 @@ fn cookie_attributes_follow_resty_order() {
         "; Path=/; SameSite=Strict; Secure; HttpOnly"
     );
     let mut cfg = config();
-    cfg.cookie_same_site = "Lax".to_owned();
+    cfg.cookie_same_site = SameSite::Lax;
     cfg.cookie_secure = false;
     cfg.cookie_http_only = false;
     assert_eq!(cfg.attributes(), "; Path=/; SameSite=Lax");
-    cfg.cookie_same_site = "None".to_owned();
+    cfg.cookie_same_site = SameSite::None;
     assert_eq!(cfg.attributes(), "; Path=/; SameSite=None; Secure");
     assert!(cfg.finish().cookie_secure);
     let mut cfg = config();
