@@ -1148,3 +1148,30 @@ async fn remember_cookie_restores_the_session() {
         .collect();
     assert_eq!(expired.len(), 2, "{:?}", session.set_cookie_headers());
 }
+
+#[test]
+fn a_shared_key_cache_tells_secrets_apart() {
+    let cache = Arc::new(super::KeyCache::new());
+    let key = |secret: &str| SessionKey::from_secret(secret).with_cache(Arc::clone(&cache));
+    let sid = [5u8; 32];
+    let params = SealParams {
+        sid,
+        flags: 0,
+        creation_time: T,
+        rolling_offset: 0,
+        idling_offset: 0,
+        kind: CookieKind::Session,
+    };
+    let sealed = codec::seal(&key("one"), &params, b"[]", 1024).expect("seal");
+    assert!(key("one").is_cached(&sid, CookieKind::Session));
+    assert!(!key("two").is_cached(&sid, CookieKind::Session));
+    assert!(!key("one").is_cached(&sid, CookieKind::Remember));
+    // Another secret with the same session id neither verifies nor pollutes the cache.
+    let value = format!("{}{}", sealed.header_b64, sealed.payload_b64);
+    assert_eq!(
+        codec::verify_header(&key("two"), &value, &check(T)).unwrap_err(),
+        OpenError::InvalidMac
+    );
+    assert!(codec::verify_header(&key("one"), &value, &check(T)).is_ok());
+    assert_eq!(cache.len(), 1);
+}
