@@ -6,7 +6,10 @@ use super::Redacted;
 fn debug_prints_redacted_and_serde_sees_the_value() {
     let secret = Redacted("hunter2".to_owned());
     assert_eq!(format!("{secret:?}"), "REDACTED");
-    assert_eq!(format!("{:?}", Some(vec![secret.clone()])), "Some([REDACTED])");
+    assert_eq!(
+        format!("{:?}", Some(vec![secret.clone()])),
+        "Some([REDACTED])"
+    );
     assert_eq!(serde_json::to_value(&secret).unwrap(), "hunter2");
     let back: Redacted<String> = serde_json::from_value(serde_json::json!("hunter2")).unwrap();
     assert_eq!(back, secret);

@@ -242,7 +242,10 @@ impl SessionConfig {
     pub(super) fn header_check(&self, kind: CookieKind, now: u64) -> HeaderCheck {
         let (absolute_timeout, rolling_timeout) = match kind {
             CookieKind::Session => (self.absolute_timeout, self.rolling_timeout),
-            CookieKind::Remember => (self.remember_absolute_timeout, self.remember_rolling_timeout),
+            CookieKind::Remember => (
+                self.remember_absolute_timeout,
+                self.remember_rolling_timeout,
+            ),
         };
         HeaderCheck {
             storage: self.storage.is_some(),

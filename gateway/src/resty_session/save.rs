@@ -65,7 +65,9 @@ impl Session {
             params.creation_time,
         )?;
         match cfg.storage.as_deref() {
-            Some(storage) => store_row(storage, &cfg, kind, &sealed, &params, previous, now).await?,
+            Some(storage) => {
+                store_row(storage, &cfg, kind, &sealed, &params, previous, now).await?
+            }
             None => {
                 // Expire chunks the previous, longer cookie used and this one does not.
                 let old_chunks =

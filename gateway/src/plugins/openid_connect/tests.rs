@@ -1265,10 +1265,7 @@ fn the_built_plugin_prints_no_secret_and_same_site_has_no_legacy_off() {
     // Only the `session` plugin reads Kong's pre-3.2 `"off"`.
     let off = normalize(json!({"issuer": "https://idp.test", "session_cookie_same_site": "off"}))
         .unwrap_err();
-    assert!(
-        off.errors[0].1.starts_with("expected one of:"),
-        "{off:?}"
-    );
+    assert!(off.errors[0].1.starts_with("expected one of:"), "{off:?}");
 }
 
 #[tokio::test]

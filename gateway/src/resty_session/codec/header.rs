@@ -203,7 +203,10 @@ impl<'a> Reader<'a> {
 ///
 /// A `=` inside the header truncates its decoding (nginx stops at `=`); the field the bytes run out in
 /// then reports the error, exactly like resty.
-pub(super) fn decode_checked(cookie: &str, check: &HeaderCheck) -> Result<CheckedHeader, OpenError> {
+pub(super) fn decode_checked(
+    cookie: &str,
+    check: &HeaderCheck,
+) -> Result<CheckedHeader, OpenError> {
     let encoded = cookie
         .as_bytes()
         .get(..HEADER_ENCODED_SIZE)
