@@ -34,7 +34,7 @@
 //! `remember_safety = "Medium"`, `utils.lua` lines 601-619) instead; its MAC key is the same HKDF one.
 //!
 //! # The parts, one job each
-//! * [`keys`](SessionKey): key material, derivation, and the bounded cache of derived keys
+//! * `keys`: key material ([`SessionKey`]), derivation, and the bounded cache of derived keys
 //!   ([`KeyCache`]), which is keyed by content so it can outlive a plugin configuration;
 //! * `header`: the 82-byte header, encoded and decoded, and the field and timeout checks of `open`;
 //! * `seal`: AES-256-GCM seal and open, the header MAC, compression;
