@@ -14,6 +14,7 @@ pub mod model;
 pub mod pdk;
 pub mod plugins;
 pub mod proxy;
+pub mod redacted;
 pub mod resty_session;
 pub mod router;
 pub mod schema;

@@ -27,6 +27,9 @@ use crate::schema::{SchemaViolation, Source};
 pub struct Deps {
     /// Server-side session storage shared by every `storage: kong` session config.
     pub session_storage: Arc<crate::resty_session::storage::Storage>,
+    /// Derived session keys of every session config (`session`, `openid-connect`), keyed by key
+    /// material and session id, so that a config rebuilt with the same secret keeps them. Bounded.
+    pub session_keys: Arc<crate::resty_session::KeyCache>,
     /// The HTTP client and per-issuer discovery/JWKS caches of `openid-connect`, kept across
     /// config changes.
     pub openid_connect: Arc<openid_connect::Registry>,
@@ -39,6 +42,7 @@ impl Deps {
             session_storage: Arc::new(crate::resty_session::storage::Storage::Memory(
                 crate::resty_session::MemoryStore::new(),
             )),
+            session_keys: Arc::new(crate::resty_session::KeyCache::new()),
             openid_connect: Arc::new(openid_connect::Registry::new()),
         }
     }

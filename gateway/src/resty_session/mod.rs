@@ -2,8 +2,8 @@
 //! object (`open`, `save`, `refresh`, `touch`, `destroy`, `logout`, the `Session-*` headers), the v4
 //! cookie format ([`codec`]), server-side storage ([`storage`]) and persistent "remember" cookies.
 //!
-//! When it runs: the session plugin builds one [`SessionConfig`] per plugin configuration (wrapped in an
-//! `Arc`), calls [`Session::open`] in the access phase with the request's `Cookie` header, and then
+//! When it runs: a plugin builds one [`SessionConfig`] per plugin configuration (wrapped in an `Arc`),
+//! calls [`Session::open`] in the access phase with the request's `Cookie` header, and then
 //! `refresh`/`logout`, or `save` in the header-filter phase. Every call that changes the session leaves
 //! `Set-Cookie` values in [`Session::set_cookie_headers`], which the caller appends to the response.
 //! The clock is always passed in (`now`, unix seconds), as resty reads `ngx.time()`.
@@ -12,240 +12,35 @@
 //! audience (a missing subject is left out, as cjson drops a trailing `nil`; empty data is `{}`), so one
 //! cookie can carry sessions of several audiences. Plaintexts are parsed, never compared as bytes.
 //!
+//! Where things are: [`SessionConfig`] and Kong's defaults in `config.rs`; the session object and its
+//! public calls here; the steps of `open` in `open.rs`, of `save` and `destroy` in `save.rs`; the
+//! `Session-*` headers in `headers.rs`.
+//!
 //! Source: `lib/resty/session.lua` of bungle/lua-resty-session tag `v4.0.5`; Kong's storage adapter is
 //! `kong/plugins/session/storage/kong.lua`.
 
 pub mod codec;
+mod config;
 mod error;
+mod headers;
 mod json;
+mod open;
+mod save;
 pub mod storage;
 
 #[cfg(test)]
 mod tests;
 
 use std::sync::Arc;
-use std::time::{Duration, UNIX_EPOCH};
 
-use ring::rand::SecureRandom as _;
 use serde_json::Value;
 
-pub use codec::SessionKey;
-use codec::{CookieKind, HeaderCheck, SID_SIZE};
+use codec::{CookieKind, SID_SIZE, VerifiedHeader};
+pub use codec::{KeyCache, SessionKey};
+pub use config::{SameSite, SessionConfig, StorageKind, defaults};
 pub use error::{OpenError, SessionError};
+pub use headers::SessionHeader;
 pub use storage::{MemoryStore, Storage, StorageError};
-
-/// The configuration of a session: what Kong's plugin passes to `resty.session.open{...}` plus the
-/// library defaults it leaves alone. Build it once per plugin configuration (with [`SessionConfig::new`]
-/// and Kong's defaults, or as a struct literal), call [`finish`](Self::finish), and share it in an `Arc`.
-#[derive(Debug)]
-pub struct SessionConfig {
-    /// Key material (from the plugin's `secret`).
-    pub key: SessionKey,
-    /// `audience`, Kong default `"default"`.
-    pub audience: String,
-    /// `idling_timeout` in seconds (900); 0 disables.
-    pub idling_timeout: u64,
-    /// `rolling_timeout` in seconds (3600); 0 disables.
-    pub rolling_timeout: u64,
-    /// `absolute_timeout` in seconds (86400); 0 disables.
-    pub absolute_timeout: u64,
-    /// `stale_ttl` in seconds (10): how long a renewed session's old storage row stays readable.
-    pub stale_ttl: u64,
-    /// `cookie_name` (`"session"`).
-    pub cookie_name: String,
-    /// `cookie_path` (`"/"`).
-    pub cookie_path: String,
-    /// `cookie_domain` (none). `localhost` and the empty string print no `Domain`.
-    pub cookie_domain: Option<String>,
-    /// `cookie_same_site`, printed as given (`"Strict"`). `"None"` forces `Secure`.
-    pub cookie_same_site: String,
-    /// `cookie_http_only` (true).
-    pub cookie_http_only: bool,
-    /// `cookie_secure` (true).
-    pub cookie_secure: bool,
-    /// `remember` (false): also issue a persistent cookie.
-    pub remember: bool,
-    /// `remember_cookie_name` (`"remember"`).
-    pub remember_cookie_name: String,
-    /// `remember_rolling_timeout` in seconds (604800), also the remember cookie's `Max-Age`.
-    pub remember_rolling_timeout: u64,
-    /// `remember_absolute_timeout` in seconds (2592000).
-    pub remember_absolute_timeout: u64,
-    /// Library default `touch_threshold` (60): `refresh` touches only after this many idle seconds.
-    pub touch_threshold: u64,
-    /// Library default `compression_threshold` (1024 bytes of JSON); 0 disables compression.
-    pub compression_threshold: usize,
-    /// `response_headers`, in order.
-    pub response_headers: Vec<SessionHeader>,
-    /// `request_headers`, in order.
-    pub request_headers: Vec<SessionHeader>,
-    /// Server-side storage (`storage = "kong"`), or `None` for cookie storage.
-    pub storage: Option<Arc<Storage>>,
-    /// Library default `hash_storage_key` (false): key rows by `base64url(SHA-256(sid))`.
-    pub hash_storage_key: bool,
-}
-
-impl SessionConfig {
-    /// A configuration with Kong's defaults (`kong/plugins/session/schema.lua`) and resty's library
-    /// defaults for what Kong does not set.
-    pub fn new(key: SessionKey) -> Self {
-        Self {
-            key,
-            audience: "default".to_owned(),
-            idling_timeout: 900,
-            rolling_timeout: 3600,
-            absolute_timeout: 86400,
-            stale_ttl: 10,
-            cookie_name: "session".to_owned(),
-            cookie_path: "/".to_owned(),
-            cookie_domain: None,
-            cookie_same_site: "Strict".to_owned(),
-            cookie_http_only: true,
-            cookie_secure: true,
-            remember: false,
-            remember_cookie_name: "remember".to_owned(),
-            remember_rolling_timeout: 604_800,
-            remember_absolute_timeout: 2_592_000,
-            touch_threshold: 60,
-            compression_threshold: 1024,
-            response_headers: Vec::new(),
-            request_headers: Vec::new(),
-            storage: None,
-            hash_storage_key: false,
-        }
-    }
-
-    /// resty `session.new`'s normalisation: `SameSite=None` forces `Secure`.
-    #[must_use]
-    pub fn finish(mut self) -> Self {
-        if self.cookie_same_site == "None" {
-            self.cookie_secure = true;
-        }
-        self
-    }
-
-    /// The cookie attributes appended to every Set-Cookie, in resty's order (`session.new`,
-    /// lines 2526-2551): `; Domain=` (unless unset, empty or `localhost`), `; Path=…; SameSite=…`,
-    /// `; Secure` (also forced by `SameSite=None`), `; HttpOnly`. Kong's defaults give
-    /// `; Path=/; SameSite=Strict; Secure; HttpOnly`.
-    ///
-    /// Built on each call (a few dozen bytes, only when a cookie is written), so that the configuration
-    /// stays a plain struct of public fields.
-    pub fn attributes(&self) -> String {
-        let mut attributes = String::with_capacity(64);
-        if let Some(domain) = self
-            .cookie_domain
-            .as_deref()
-            .filter(|d| !d.is_empty() && *d != "localhost")
-        {
-            attributes.push_str("; Domain=");
-            attributes.push_str(domain);
-        }
-        attributes.push_str("; Path=");
-        attributes.push_str(&self.cookie_path);
-        attributes.push_str("; SameSite=");
-        attributes.push_str(&self.cookie_same_site);
-        if self.cookie_secure || self.cookie_same_site == "None" {
-            attributes.push_str("; Secure");
-        }
-        if self.cookie_http_only {
-            attributes.push_str("; HttpOnly");
-        }
-        attributes
-    }
-
-    fn cookie_name(&self, kind: CookieKind) -> &str {
-        match kind {
-            CookieKind::Session => &self.cookie_name,
-            CookieKind::Remember => &self.remember_cookie_name,
-        }
-    }
-
-    /// The `; Expires=…; Max-Age=…` of a remember cookie created at `creation_time` (lines 975-983).
-    fn remember_flags(&self, creation_time: u64) -> String {
-        let max_age = clamp_ttl(self.remember_rolling_timeout);
-        let expires = UNIX_EPOCH
-            .checked_add(Duration::from_secs(creation_time.saturating_add(max_age)))
-            .unwrap_or(UNIX_EPOCH);
-        format!(
-            "; Expires={}; Max-Age={max_age}",
-            httpdate::fmt_http_date(expires)
-        )
-    }
-}
-
-/// 0 or more than 400 days → 400 days (resty's `MAX_TTL`).
-fn clamp_ttl(ttl: u64) -> u64 {
-    if ttl == 0 || ttl > codec::MAX_TTL {
-        codec::MAX_TTL
-    } else {
-        ttl
-    }
-}
-
-/// A session property that can be sent as a header (Kong's `response_headers` / `request_headers`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum SessionHeader {
-    /// `id` → `Session-Id`: base64url of the session id.
-    Id,
-    /// `audience` → `Session-Audience`.
-    Audience,
-    /// `subject` → `Session-Subject` (not sent when there is no subject).
-    Subject,
-    /// `timeout` → `Session-Timeout`: the smallest remaining of the enabled timeouts.
-    Timeout,
-    /// `idling-timeout` → `Session-Idling-Timeout`: seconds left before the idling timeout.
-    IdlingTimeout,
-    /// `rolling-timeout` → `Session-Rolling-Timeout`.
-    RollingTimeout,
-    /// `absolute-timeout` → `Session-Absolute-Timeout`.
-    AbsoluteTimeout,
-}
-
-impl SessionHeader {
-    /// Every header, in Kong's schema order.
-    pub const ALL: [Self; 7] = [
-        Self::Id,
-        Self::Audience,
-        Self::Subject,
-        Self::Timeout,
-        Self::IdlingTimeout,
-        Self::RollingTimeout,
-        Self::AbsoluteTimeout,
-    ];
-
-    /// The name used in Kong's configuration, e.g. `idling-timeout`.
-    pub const fn wire_name(self) -> &'static str {
-        match self {
-            Self::Id => "id",
-            Self::Audience => "audience",
-            Self::Subject => "subject",
-            Self::Timeout => "timeout",
-            Self::IdlingTimeout => "idling-timeout",
-            Self::RollingTimeout => "rolling-timeout",
-            Self::AbsoluteTimeout => "absolute-timeout",
-        }
-    }
-
-    /// The HTTP header name (resty `HEADERS`, lines 181-192).
-    pub const fn header_name(self) -> &'static str {
-        match self {
-            Self::Id => "Session-Id",
-            Self::Audience => "Session-Audience",
-            Self::Subject => "Session-Subject",
-            Self::Timeout => "Session-Timeout",
-            Self::IdlingTimeout => "Session-Idling-Timeout",
-            Self::RollingTimeout => "Session-Rolling-Timeout",
-            Self::AbsoluteTimeout => "Session-Absolute-Timeout",
-        }
-    }
-
-    /// Parses a configuration name (`id`, `audience`, …, `absolute-timeout`).
-    pub fn from_wire(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|h| h.wire_name() == name)
-    }
-}
 
 /// resty's session states.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -272,6 +67,24 @@ struct Meta {
     header: [u8; codec::HEADER_SIZE],
     /// What follows the header in the first cookie (cookie storage only).
     initial_chunk: Option<String>,
+}
+
+impl Meta {
+    /// The meta of a cookie whose header was verified at `now`.
+    fn opened(verified: &VerifiedHeader, initial_chunk: Option<String>, now: u64) -> Self {
+        let header = &verified.header;
+        Self {
+            timestamp: now,
+            flags: header.flags,
+            sid: header.sid,
+            creation_time: header.creation_time,
+            rolling_offset: header.rolling_offset,
+            data_size: header.data_size,
+            idling_offset: header.idling_offset,
+            header: verified.bytes,
+            initial_chunk,
+        }
+    }
 }
 
 /// One request's session. Create it with [`Session::open`] (or [`Session::new`] for a fresh one).
@@ -517,71 +330,6 @@ impl Session {
         Ok(())
     }
 
-    /// The configured `response_headers` with their values (resty `set_headers`), in configuration
-    /// order; headers without a value (no subject, a disabled timeout) are left out. Empty unless the
-    /// session is open.
-    pub fn response_headers(&self, now: u64) -> Vec<(&'static str, String)> {
-        self.property_headers(&self.cfg.response_headers, now)
-    }
-
-    /// The configured `request_headers` with their values, for the upstream request.
-    pub fn request_headers(&self, now: u64) -> Vec<(&'static str, String)> {
-        self.property_headers(&self.cfg.request_headers, now)
-    }
-
-    fn property_headers(&self, headers: &[SessionHeader], now: u64) -> Vec<(&'static str, String)> {
-        if self.state != State::Open {
-            return Vec::new();
-        }
-        headers
-            .iter()
-            .filter_map(|&header| {
-                self.property(header, now)
-                    .map(|value| (header.header_name(), value))
-            })
-            .collect()
-    }
-
-    /// resty `get_property`. Timeouts are measured at the time the session was opened or saved (resty's
-    /// `meta.timestamp`); `now` stands in only for a session that has neither been opened nor saved.
-    fn property(&self, header: SessionHeader, now: u64) -> Option<String> {
-        let (timestamp, creation, rolling, idling) = match &self.meta {
-            Some(m) => (
-                m.timestamp,
-                m.creation_time,
-                m.rolling_offset,
-                m.idling_offset,
-            ),
-            None => (now, now, 0, 0),
-        };
-        let (timestamp, creation, rolling, idling) = (
-            i128::from(timestamp),
-            i128::from(creation),
-            i128::from(rolling),
-            i128::from(idling),
-        );
-        let cfg = &self.cfg;
-        let idling_left = (cfg.idling_timeout > 0)
-            .then(|| i128::from(cfg.idling_timeout) - (timestamp - creation - rolling - idling));
-        let rolling_left = (cfg.rolling_timeout > 0)
-            .then(|| i128::from(cfg.rolling_timeout) - (timestamp - creation - rolling));
-        let absolute_left = (cfg.absolute_timeout > 0)
-            .then(|| i128::from(cfg.absolute_timeout) - (timestamp - creation));
-        match header {
-            SessionHeader::Id => self.id(),
-            SessionHeader::Audience => Some(self.audience().to_owned()),
-            SessionHeader::Subject => self.subject().map(str::to_owned),
-            SessionHeader::Timeout => [idling_left, rolling_left, absolute_left]
-                .into_iter()
-                .flatten()
-                .min()
-                .map(|t| t.to_string()),
-            SessionHeader::IdlingTimeout => idling_left.map(|t| t.to_string()),
-            SessionHeader::RollingTimeout => rolling_left.map(|t| t.to_string()),
-            SessionHeader::AbsoluteTimeout => absolute_left.map(|t| t.to_string()),
-        }
-    }
-
     fn entry(&self) -> Option<&Vec<Value>> {
         self.entries.get(self.index).and_then(Value::as_array)
     }
@@ -604,314 +352,18 @@ impl Session {
         self.cfg.remember
     }
 
-    /// resty `metatable:open()` (lines 1808-1840).
-    async fn open_with_remember(
-        &mut self,
-        cookie_header: Option<&str>,
-        now: u64,
-    ) -> Result<(), OpenError> {
-        let err = match self
-            .open_kind(CookieKind::Session, false, cookie_header, now)
-            .await
-        {
-            Ok(()) => return Ok(()),
-            Err(err @ OpenError::MissingAudience) => return Err(err),
-            Err(err) => err,
-        };
-        if !self.cfg.remember {
-            return Err(err);
+    /// What resty keeps about the session cookie or the remember cookie.
+    fn meta_of(&self, kind: CookieKind) -> Option<&Meta> {
+        match kind {
+            CookieKind::Session => self.meta.as_ref(),
+            CookieKind::Remember => self.remember_meta.as_ref(),
         }
-        if self
-            .open_kind(CookieKind::Remember, false, cookie_header, now)
-            .await
-            .is_err()
-        {
-            return Err(err);
-        }
-        self.save_kind(now, None, CookieKind::Remember).await?;
-        self.state = State::New;
-        self.meta = None;
-        self.save_kind(now, Some(State::Open), CookieKind::Session)
-            .await?;
-        Ok(())
     }
 
-    /// Reads the remember cookie's header only (resty `open(self, true, true)`), to learn its creation
-    /// time and id before re-writing or destroying it.
-    async fn open_remember_meta(&mut self, now: u64) -> Result<(), OpenError> {
-        let cookie_header = self.cookie_header.take();
-        let result = self
-            .open_kind(CookieKind::Remember, true, cookie_header.as_deref(), now)
-            .await;
-        self.cookie_header = cookie_header;
-        result
-    }
-
-    /// resty's local `open(self, remember, meta_only)` (lines 436-813).
-    async fn open_kind(
-        &mut self,
-        kind: CookieKind,
-        meta_only: bool,
-        cookie_header: Option<&str>,
-        now: u64,
-    ) -> Result<(), OpenError> {
-        let cfg = Arc::clone(&self.cfg);
-        let name = cfg.cookie_name(kind);
-        let cookie_header = cookie_header.unwrap_or_default();
-        let value = codec::request_cookie(cookie_header, name).ok_or(OpenError::MissingCookie)?;
-        let (absolute_timeout, rolling_timeout) = match kind {
-            CookieKind::Session => (cfg.absolute_timeout, cfg.rolling_timeout),
-            CookieKind::Remember => (cfg.remember_absolute_timeout, cfg.remember_rolling_timeout),
-        };
-        let check = HeaderCheck {
-            storage: cfg.storage.is_some(),
-            kind,
-            absolute_timeout,
-            rolling_timeout,
-            idling_timeout: cfg.idling_timeout,
-            now,
-        };
-        let verified = codec::verify_header(&cfg.key, value, &check)?;
-        let header = &verified.header;
-
-        let (ciphertext, initial_chunk) = match &cfg.storage {
-            Some(storage) => {
-                let key = codec::storage_key(&header.sid, cfg.hash_storage_key);
-                let row = storage
-                    .get(&key, now)
-                    .await
-                    .map_err(|e| OpenError::Storage(e.to_string()))?
-                    .ok_or(OpenError::StorageMissing)?;
-                let row: Value = serde_json::from_str(&row)
-                    .map_err(|e| OpenError::StorageJson(e.to_string()))?;
-                let text = row
-                    .get(0)
-                    .and_then(Value::as_str)
-                    .ok_or(OpenError::InvalidPayload)?;
-                let ciphertext = codec::decode_payload(&verified, text.as_bytes())?;
-                (ciphertext, None)
-            }
-            None => {
-                let payload = codec::cookie_payload(cookie_header, name, value, header.data_size)?;
-                let ciphertext = codec::decode_payload(&verified, &payload.ciphertext)?;
-                let initial_chunk = String::from_utf8_lossy(payload.initial_chunk).into_owned();
-                (ciphertext, Some(initial_chunk))
-            }
-        };
-
-        let meta = Meta {
-            timestamp: now,
-            flags: header.flags,
-            sid: header.sid,
-            creation_time: header.creation_time,
-            rolling_offset: header.rolling_offset,
-            data_size: header.data_size,
-            idling_offset: header.idling_offset,
-            header: verified.bytes,
-            initial_chunk,
-        };
+    fn set_meta(&mut self, kind: CookieKind, meta: Meta) {
         match kind {
             CookieKind::Session => self.meta = Some(meta),
             CookieKind::Remember => self.remember_meta = Some(meta),
         }
-        if meta_only {
-            return Ok(());
-        }
-
-        let plaintext = codec::decrypt(&cfg.key, &verified, ciphertext)?;
-        let data: Value =
-            serde_json::from_slice(&plaintext).map_err(|e| OpenError::Json(e.to_string()))?;
-        let Value::Array(mut entries) = data else {
-            return Err(OpenError::Json("session data is not an array".to_owned()));
-        };
-        let audience = self.audience().to_owned();
-        let found = entries
-            .iter()
-            .position(|entry| entry.get(1).and_then(Value::as_str) == Some(audience.as_str()));
-        match found {
-            Some(index) => {
-                self.entries = entries;
-                self.index = index;
-                self.state = State::Open;
-                Ok(())
-            }
-            None => {
-                if let Some(current) = self.entries.get(self.index) {
-                    entries.push(current.clone());
-                }
-                self.index = entries.len().saturating_sub(1);
-                self.entries = entries;
-                self.state = State::New;
-                Err(OpenError::MissingAudience)
-            }
-        }
-    }
-
-    /// resty's local `save(self, state, remember)` (lines 816-1147).
-    async fn save_kind(
-        &mut self,
-        now: u64,
-        state: Option<State>,
-        kind: CookieKind,
-    ) -> Result<(), SessionError> {
-        let cfg = Arc::clone(&self.cfg);
-        let name = cfg.cookie_name(kind);
-        let old = match kind {
-            CookieKind::Session => self.meta.as_ref(),
-            CookieKind::Remember => self.remember_meta.as_ref(),
-        };
-        let storage = cfg.storage.as_deref();
-
-        let mut flags = if storage.is_some() {
-            codec::FLAG_STORAGE
-        } else {
-            0
-        };
-        let mut sid = [0u8; SID_SIZE];
-        ring::rand::SystemRandom::new()
-            .fill(&mut sid)
-            .map_err(|_| SessionError::Random)?;
-        let (creation_time, rolling_offset) = match old {
-            Some(old) => (old.creation_time, now.saturating_sub(old.creation_time)),
-            None => (now, 0),
-        };
-        if old.is_some_and(|old| old.flags & codec::FLAG_FORGET != 0) {
-            flags |= codec::FLAG_FORGET;
-        }
-
-        let json = json::encode_array(&self.entries);
-        let plaintext = codec::prepare_plaintext(&json, cfg.compression_threshold);
-        let chunks = if storage.is_some() {
-            if plaintext.data_size > codec::MAX_DATA_SIZE {
-                return Err(SessionError::DataSizeExceeded);
-            }
-            1
-        } else {
-            codec::cookie_chunks(name.len(), plaintext.data_size)
-                .ok_or(SessionError::CookieSizeLimit)?
-        };
-        let params = codec::SealParams {
-            sid,
-            flags,
-            creation_time,
-            rolling_offset,
-            idling_offset: 0,
-            kind,
-        };
-        let sealed = codec::seal_prepared(&cfg.key, &params, &plaintext)?;
-        if plaintext.deflated {
-            flags |= codec::FLAG_DEFLATE;
-        }
-
-        let extra = match kind {
-            CookieKind::Session => String::new(),
-            CookieKind::Remember => cfg.remember_flags(creation_time),
-        };
-        let payload = storage.is_none().then_some(sealed.payload_b64.as_str());
-        let attributes = cfg.attributes();
-        let built = codec::session_cookies(name, &sealed.header_b64, payload, &attributes, &extra)?;
-        let mut set_cookies = self.set_cookies.clone();
-        for (cookie_name, value) in built.cookies {
-            codec::merge_set_cookie(&mut set_cookies, &cookie_name, value);
-        }
-
-        match storage {
-            Some(storage) => {
-                let key = codec::storage_key(&sid, cfg.hash_storage_key);
-                let row = json::encode_array(&[Value::String(sealed.payload_b64.clone())]);
-                let row = String::from_utf8_lossy(&row);
-                let ttl = clamp_ttl(match kind {
-                    CookieKind::Session => cfg.rolling_timeout,
-                    CookieKind::Remember => cfg.remember_rolling_timeout,
-                });
-                storage
-                    .set(&key, &row, ttl, now)
-                    .await
-                    .map_err(SessionError::Store)?;
-                if let Some(old) = old {
-                    // Kong's adapter: a renewed session's old row stays readable for `stale_ttl`; an old
-                    // remember row is deleted. Failures are only logged.
-                    let old_key = codec::storage_key(&old.sid, cfg.hash_storage_key);
-                    let result = match kind {
-                        CookieKind::Session => storage.expire(&old_key, cfg.stale_ttl, now).await,
-                        CookieKind::Remember => storage.delete(&old_key).await,
-                    };
-                    if let Err(err) = result {
-                        tracing::info!(error = %err, "[session] unable to expire the previous session row");
-                    }
-                }
-            }
-            None => {
-                // Expire chunks the previous, longer cookie used and this one does not.
-                let old_chunks =
-                    old.and_then(|old| codec::cookie_chunks(name.len(), old.data_size));
-                if let Some(old_chunks) = old_chunks {
-                    for i in chunks + 1..=old_chunks {
-                        let chunk_name = format!("{name}{i}");
-                        let expired = codec::expired_cookie(&chunk_name, &attributes);
-                        codec::merge_set_cookie(&mut set_cookies, &chunk_name, expired);
-                    }
-                }
-            }
-        }
-        self.set_cookies = set_cookies;
-
-        let meta = Meta {
-            timestamp: now,
-            flags,
-            sid,
-            creation_time,
-            rolling_offset,
-            data_size: plaintext.data_size,
-            idling_offset: 0,
-            header: sealed.header,
-            initial_chunk: built.initial_chunk,
-        };
-        match kind {
-            CookieKind::Session => {
-                self.state = state.unwrap_or(State::Open);
-                self.meta = Some(meta);
-            }
-            CookieKind::Remember => self.remember_meta = Some(meta),
-        }
-        Ok(())
-    }
-
-    /// resty's local `destroy(self, remember)` (lines 1188-1250).
-    async fn destroy_kind(&mut self, kind: CookieKind) -> Result<(), SessionError> {
-        let cfg = Arc::clone(&self.cfg);
-        let name = cfg.cookie_name(kind);
-        let meta = match kind {
-            CookieKind::Session => self.meta.as_ref(),
-            CookieKind::Remember => self.remember_meta.as_ref(),
-        };
-        let chunks = match (&cfg.storage, meta) {
-            (None, Some(meta)) => codec::cookie_chunks(name.len(), meta.data_size)
-                .ok_or(SessionError::CookieSizeLimit)?,
-            _ => 1,
-        };
-        let attributes = cfg.attributes();
-        let mut set_cookies = self.set_cookies.clone();
-        codec::merge_set_cookie(
-            &mut set_cookies,
-            name,
-            codec::expired_cookie(name, &attributes),
-        );
-        for i in 2..=chunks {
-            let chunk_name = format!("{name}{i}");
-            let expired = codec::expired_cookie(&chunk_name, &attributes);
-            codec::merge_set_cookie(&mut set_cookies, &chunk_name, expired);
-        }
-        if let (Some(storage), Some(meta)) = (&cfg.storage, meta) {
-            let key = codec::storage_key(&meta.sid, cfg.hash_storage_key);
-            match storage.delete(&key).await {
-                Ok(true) => {}
-                Ok(false) => return Err(SessionError::DestroyMissing),
-                Err(err) => return Err(SessionError::Destroy(err)),
-            }
-        }
-        self.set_cookies = set_cookies;
-        self.state = State::Closed;
-        Ok(())
     }
 }

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use super::codec::{self, CookieKind, HeaderCheck, SealParams};
 use super::{
-    OpenError, Session, SessionConfig, SessionError, SessionHeader, SessionKey, Storage,
+    OpenError, SameSite, Session, SessionConfig, SessionError, SessionHeader, SessionKey, Storage,
     json as cjson,
 };
 
@@ -543,7 +543,10 @@ async fn verified_keys_enter_the_cache_forged_ones_do_not() {
     assert!(!cfg.key.is_cached(&[7u8; 32], CookieKind::Session));
     let sid: [u8; 32] = header[3..35].try_into().expect("sid");
     assert!(cfg.key.is_cached(&sid, CookieKind::Session));
-    assert_eq!(format!("{:?}", cfg.key), "SessionKey(REDACTED)");
+    assert_eq!(
+        format!("{:?}", cfg.key),
+        "SessionKey { ikm: REDACTED, prk: REDACTED, cache: KeyCache { .. } }"
+    );
 }
 
 // --- save, deflate, chunking -------------------------------------------------------------------------
@@ -963,11 +966,11 @@ fn cookie_attributes_follow_resty_order() {
         "; Path=/; SameSite=Strict; Secure; HttpOnly"
     );
     let mut cfg = config();
-    cfg.cookie_same_site = "Lax".to_owned();
+    cfg.cookie_same_site = SameSite::Lax;
     cfg.cookie_secure = false;
     cfg.cookie_http_only = false;
     assert_eq!(cfg.attributes(), "; Path=/; SameSite=Lax");
-    cfg.cookie_same_site = "None".to_owned();
+    cfg.cookie_same_site = SameSite::None;
     assert_eq!(cfg.attributes(), "; Path=/; SameSite=None; Secure");
     assert!(cfg.finish().cookie_secure);
     let mut cfg = config();
@@ -1144,4 +1147,31 @@ async fn remember_cookie_restores_the_session() {
         .filter(|c| c.ends_with("Max-Age=0"))
         .collect();
     assert_eq!(expired.len(), 2, "{:?}", session.set_cookie_headers());
+}
+
+#[test]
+fn a_shared_key_cache_tells_secrets_apart() {
+    let cache = Arc::new(super::KeyCache::new());
+    let key = |secret: &str| SessionKey::from_secret(secret).with_cache(Arc::clone(&cache));
+    let sid = [5u8; 32];
+    let params = SealParams {
+        sid,
+        flags: 0,
+        creation_time: T,
+        rolling_offset: 0,
+        idling_offset: 0,
+        kind: CookieKind::Session,
+    };
+    let sealed = codec::seal(&key("one"), &params, b"[]", 1024).expect("seal");
+    assert!(key("one").is_cached(&sid, CookieKind::Session));
+    assert!(!key("two").is_cached(&sid, CookieKind::Session));
+    assert!(!key("one").is_cached(&sid, CookieKind::Remember));
+    // Another secret with the same session id neither verifies nor pollutes the cache.
+    let value = format!("{}{}", sealed.header_b64, sealed.payload_b64);
+    assert_eq!(
+        codec::verify_header(&key("two"), &value, &check(T)).unwrap_err(),
+        OpenError::InvalidMac
+    );
+    assert!(codec::verify_header(&key("one"), &value, &check(T)).is_ok());
+    assert_eq!(cache.len(), 1);
 }

@@ -8,14 +8,16 @@
 
 use std::fmt;
 use std::marker::PhantomData;
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 
 use serde::de::{self, DeserializeOwned, Deserializer, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 
-use crate::plugins::session::schema::{SameSite, StorageKind};
 use crate::plugins::{Deps, Schema};
-use crate::resty_session::{SessionConfig, SessionHeader, SessionKey};
+use crate::redacted::Redacted;
+use crate::resty_session::{
+    SameSite, SessionConfig, SessionHeader, SessionKey, StorageKind, defaults,
+};
 use crate::schema::{REQUIRED_FIELD_MISSING, SchemaViolation};
 
 /// 401 body message, Kong's default `unauthorized_error_message`.
@@ -143,17 +145,6 @@ pub enum LogoutMethod {
     DELETE,
 }
 
-/// A secret string: serialized as is (Kong's Admin API shows it too), printed as `REDACTED`.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct Secret(pub String);
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("REDACTED")
-    }
-}
-
 /// Kong's default for every `*_param_type`: searched in this order.
 const KONG_PARAM_TYPES: [ParamType; 3] = [ParamType::Body, ParamType::Header, ParamType::Query];
 
@@ -168,7 +159,7 @@ pub struct Config {
     #[serde(deserialize_with = "one_or_many")]
     pub client_id: Option<Vec<String>>,
     #[serde(deserialize_with = "one_or_many")]
-    pub client_secret: Option<Vec<Secret>>,
+    pub client_secret: Option<Vec<Redacted<String>>>,
     #[serde(deserialize_with = "one_or_many")]
     pub client_auth: Option<Vec<ClientAuth>>,
     pub auth_methods: Vec<AuthMethod>,
@@ -203,7 +194,7 @@ pub struct Config {
     pub consumer_optional: bool,
     pub credential_claim: Vec<String>,
     pub leeway: u64,
-    pub session_secret: Option<Secret>,
+    pub session_secret: Option<Redacted<String>>,
     pub session_cookie_name: String,
     pub session_cookie_path: String,
     pub session_cookie_domain: Option<String>,
@@ -269,21 +260,21 @@ impl Default for Config {
             credential_claim: vec!["sub".to_owned()],
             leeway: 0,
             session_secret: None,
-            session_cookie_name: "session".to_owned(),
-            session_cookie_path: "/".to_owned(),
+            session_cookie_name: defaults::COOKIE_NAME.to_owned(),
+            session_cookie_path: defaults::COOKIE_PATH.to_owned(),
             session_cookie_domain: None,
             session_cookie_same_site: SameSite::Lax,
-            session_cookie_http_only: true,
+            session_cookie_http_only: defaults::COOKIE_HTTP_ONLY,
             session_cookie_secure: None,
-            session_idling_timeout: 900,
-            session_rolling_timeout: 3600,
-            session_absolute_timeout: 86400,
-            session_remember: false,
-            session_remember_cookie_name: "remember".to_owned(),
-            session_remember_rolling_timeout: 604_800,
-            session_remember_absolute_timeout: 2_592_000,
-            session_storage: StorageKind::Cookie,
-            session_audience: "default".to_owned(),
+            session_idling_timeout: defaults::IDLING_TIMEOUT,
+            session_rolling_timeout: defaults::ROLLING_TIMEOUT,
+            session_absolute_timeout: defaults::ABSOLUTE_TIMEOUT,
+            session_remember: defaults::REMEMBER,
+            session_remember_cookie_name: defaults::REMEMBER_COOKIE_NAME.to_owned(),
+            session_remember_rolling_timeout: defaults::REMEMBER_ROLLING_TIMEOUT,
+            session_remember_absolute_timeout: defaults::REMEMBER_ABSOLUTE_TIMEOUT,
+            session_storage: defaults::STORAGE,
+            session_audience: defaults::AUDIENCE.to_owned(),
             session_request_headers: None,
             session_response_headers: None,
             logout_methods: vec![LogoutMethod::POST, LogoutMethod::DELETE],
@@ -369,7 +360,7 @@ impl Config {
         self.client_secret
             .as_ref()
             .and_then(|v| v.first())
-            .map(|s| s.0.as_str())
+            .map(|s| s.as_str())
     }
 
     /// The client authentication method: the first `client_auth`, else `client_secret_basic` when
@@ -398,13 +389,15 @@ impl Config {
     }
 
     /// The session library config; `secure` is the `Secure` flag to use (see
-    /// `session_cookie_secure`).
+    /// `session_cookie_secure`). The key's derived-key cache is the gateway's
+    /// ([`Deps::session_keys`]), so it outlives this configuration.
     pub fn session_config(&self, deps: &Deps, secure: bool) -> SessionConfig {
         let secret = self
             .session_secret
             .as_ref()
-            .map_or(DEFAULT_SESSION_SECRET.as_str(), |s| s.0.as_str());
-        let mut cfg = SessionConfig::new(SessionKey::from_secret(secret));
+            .map_or(DEFAULT_SESSION_SECRET.as_str(), |s| s.as_str());
+        let key = SessionKey::from_secret(secret).with_cache(Arc::clone(&deps.session_keys));
+        let mut cfg = SessionConfig::new(key);
         cfg.audience = self.session_audience.clone();
         cfg.idling_timeout = self.session_idling_timeout;
         cfg.rolling_timeout = self.session_rolling_timeout;
@@ -412,7 +405,7 @@ impl Config {
         cfg.cookie_name = self.session_cookie_name.clone();
         cfg.cookie_path = self.session_cookie_path.clone();
         cfg.cookie_domain = self.session_cookie_domain.clone();
-        cfg.cookie_same_site = self.session_cookie_same_site.as_str().to_owned();
+        cfg.cookie_same_site = self.session_cookie_same_site;
         cfg.cookie_http_only = self.session_cookie_http_only;
         cfg.cookie_secure = secure;
         cfg.remember = self.session_remember;
@@ -421,7 +414,7 @@ impl Config {
         cfg.remember_absolute_timeout = self.session_remember_absolute_timeout;
         cfg.request_headers = self.session_request_headers.clone().unwrap_or_default();
         cfg.response_headers = self.session_response_headers.clone().unwrap_or_default();
-        cfg.storage = self.session_storage.storage(deps);
+        cfg.storage = self.session_storage.storage(&deps.session_storage);
         cfg.finish()
     }
 }

@@ -1285,6 +1285,33 @@ fn clients_are_arrays_or_strings_and_secrets_are_redacted() {
     assert!(debug.contains("REDACTED"));
 }
 
+#[test]
+fn the_built_plugin_prints_no_secret_and_same_site_has_no_legacy_off() {
+    let config: Config = serde_json::from_value(json!({
+        "issuer": "https://idp.test", "client_id": "kong", "client_secret": "s3cret",
+        "session_secret": "other-secret",
+    }))
+    .unwrap();
+    let plugin = <super::OpenIdConnect as crate::plugins::Plugin>::new(
+        config,
+        &crate::plugins::Deps::in_memory(),
+    );
+    for debug in [
+        format!("{plugin:?}"),
+        format!("{:?}", plugin.session_plain),
+        format!("{:?}", plugin.session_tls),
+    ] {
+        assert!(
+            !debug.contains("s3cret") && !debug.contains("other-secret"),
+            "{debug}"
+        );
+    }
+    // Only the `session` plugin reads Kong's pre-3.2 `"off"`.
+    let off = normalize(json!({"issuer": "https://idp.test", "session_cookie_same_site": "off"}))
+        .unwrap_err();
+    assert!(off.errors[0].1.starts_with("expected one of:"), "{off:?}");
+}
+
 #[tokio::test]
 async fn admin_api_patch_with_repeated_form_fields_builds_the_array() {
     let gw = shared("_format_version: \"3.0\"\n");

@@ -1,5 +1,5 @@
 //! `session`: keeps a consumer authenticated by a cookie after another auth plugin let them in
-//! (Kong `kong/plugins/session/`, on lua-resty-session 4 cookies: see [`crate::session`]).
+//! (Kong `kong/plugins/session/`, on lua-resty-session 4 cookies: see [`crate::resty_session`]).
 //!
 //! Access opens the cookie, handles logout, re-authenticates the stored consumer and renews the
 //! cookie; header_filter issues a new cookie when another plugin authenticated a consumer with a

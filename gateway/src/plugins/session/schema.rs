@@ -7,8 +7,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::plugins::{Deps, Schema};
-use crate::resty_session::codec::SessionKey;
-use crate::resty_session::{SessionConfig, SessionHeader, Storage};
+use crate::redacted::Redacted;
+use crate::resty_session::{
+    SameSite, SessionConfig, SessionHeader, SessionKey, StorageKind, defaults,
+};
 use crate::schema::SchemaViolation;
 
 /// Kong's default secret: 32 random bytes, base64 with `/ + =` replaced by a random digit,
@@ -39,47 +41,8 @@ static DEFAULT_SECRET: LazyLock<String> = LazyLock::new(|| {
         .collect()
 });
 
-/// `cookie_same_site` (and `openid-connect`'s `session_cookie_same_site`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum SameSite {
-    Strict,
-    Lax,
-    None,
-    Default,
-}
-
-impl SameSite {
-    /// The attribute value, printed as given (`Default` prints `SameSite=Default`).
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::Strict => "Strict",
-            Self::Lax => "Lax",
-            Self::None => "None",
-            Self::Default => "Default",
-        }
-    }
-}
-
-/// `storage` (and `openid-connect`'s `session_storage`): state in the cookie, or server-side in
-/// the gateway's session store (Kong's `kong` storage).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum StorageKind {
-    Cookie,
-    Kong,
-}
-
-impl StorageKind {
-    /// The server-side store to use, or `None` for cookie storage.
-    pub fn storage(self, deps: &Deps) -> Option<Arc<Storage>> {
-        match self {
-            Self::Cookie => None,
-            Self::Kong => Some(Arc::clone(&deps.session_storage)),
-        }
-    }
-}
-
-/// Accepts the pre-3.2 value `"off"` as `Lax`, as Kong's `cookie_samesite` shorthand does.
+/// Accepts the pre-3.2 value `"off"` as `Lax`, as Kong's `cookie_samesite` shorthand does (only this
+/// plugin's schema has that legacy value; `openid-connect` never had it).
 fn same_site_or_off<'de, D: serde::Deserializer<'de>>(d: D) -> Result<SameSite, D::Error> {
     use serde::de::IntoDeserializer;
     let value = String::deserialize(d)?;
@@ -97,11 +60,12 @@ pub enum LogoutMethod {
     DELETE,
 }
 
-/// Kong's fields and defaults.
+/// Kong's fields and defaults (the library options' defaults are [`defaults`]). `Debug` prints the
+/// secret as `REDACTED`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
-    pub secret: String,
+    pub secret: Redacted<String>,
     pub storage: StorageKind,
     pub audience: String,
     #[serde(alias = "cookie_idletime", deserialize_with = "null_as_zero")]
@@ -144,23 +108,23 @@ fn null_as_zero<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error>
 impl Default for Config {
     fn default() -> Self {
         Self {
-            secret: DEFAULT_SECRET.clone(),
-            storage: StorageKind::Cookie,
-            audience: "default".to_owned(),
-            idling_timeout: 900,
-            rolling_timeout: 3600,
-            absolute_timeout: 86400,
-            stale_ttl: 10,
-            cookie_name: "session".to_owned(),
-            cookie_path: "/".to_owned(),
+            secret: Redacted(DEFAULT_SECRET.clone()),
+            storage: defaults::STORAGE,
+            audience: defaults::AUDIENCE.to_owned(),
+            idling_timeout: defaults::IDLING_TIMEOUT,
+            rolling_timeout: defaults::ROLLING_TIMEOUT,
+            absolute_timeout: defaults::ABSOLUTE_TIMEOUT,
+            stale_ttl: defaults::STALE_TTL,
+            cookie_name: defaults::COOKIE_NAME.to_owned(),
+            cookie_path: defaults::COOKIE_PATH.to_owned(),
             cookie_domain: None,
-            cookie_same_site: SameSite::Strict,
-            cookie_http_only: true,
-            cookie_secure: true,
-            remember: false,
-            remember_cookie_name: "remember".to_owned(),
-            remember_rolling_timeout: 604_800,
-            remember_absolute_timeout: 2_592_000,
+            cookie_same_site: defaults::COOKIE_SAME_SITE,
+            cookie_http_only: defaults::COOKIE_HTTP_ONLY,
+            cookie_secure: defaults::COOKIE_SECURE,
+            remember: defaults::REMEMBER,
+            remember_cookie_name: defaults::REMEMBER_COOKIE_NAME.to_owned(),
+            remember_rolling_timeout: defaults::REMEMBER_ROLLING_TIMEOUT,
+            remember_absolute_timeout: defaults::REMEMBER_ABSOLUTE_TIMEOUT,
             response_headers: None,
             request_headers: None,
             read_body_for_logout: false,
@@ -191,9 +155,11 @@ impl Schema for Config {
 }
 
 impl Config {
-    /// The library options Kong passes to `resty.session.open` (`session.lua` lines 26-48).
+    /// The library options Kong passes to `resty.session.open` (`session.lua` lines 26-48). The key's
+    /// derived-key cache is the gateway's ([`Deps::session_keys`]), so it outlives this configuration.
     pub fn library_config(&self, deps: &Deps) -> SessionConfig {
-        let mut cfg = SessionConfig::new(SessionKey::from_secret(&self.secret));
+        let key = SessionKey::from_secret(&self.secret).with_cache(Arc::clone(&deps.session_keys));
+        let mut cfg = SessionConfig::new(key);
         cfg.audience = self.audience.clone();
         cfg.idling_timeout = self.idling_timeout;
         cfg.rolling_timeout = self.rolling_timeout;
@@ -202,7 +168,7 @@ impl Config {
         cfg.cookie_name = self.cookie_name.clone();
         cfg.cookie_path = self.cookie_path.clone();
         cfg.cookie_domain = self.cookie_domain.clone();
-        cfg.cookie_same_site = self.cookie_same_site.as_str().to_owned();
+        cfg.cookie_same_site = self.cookie_same_site;
         cfg.cookie_http_only = self.cookie_http_only;
         cfg.cookie_secure = self.cookie_secure;
         cfg.remember = self.remember;
@@ -211,7 +177,7 @@ impl Config {
         cfg.remember_absolute_timeout = self.remember_absolute_timeout;
         cfg.response_headers = self.response_headers.clone().unwrap_or_default();
         cfg.request_headers = self.request_headers.clone().unwrap_or_default();
-        cfg.storage = self.storage.storage(deps);
+        cfg.storage = self.storage.storage(&deps.session_storage);
         cfg.finish()
     }
 }

@@ -325,3 +325,51 @@ async fn logout_post_arg_is_read_from_json_and_multipart_bodies() {
         assert_eq!(resp.body().is_empty(), logs_out, "{content_type} {body}");
     }
 }
+
+#[test]
+fn debug_never_prints_the_secret_and_serde_keeps_it() {
+    const SECRET: &str = "a-secret-that-must-not-be-logged";
+    let config: super::Config =
+        serde_json::from_value(serde_json::json!({ "secret": SECRET })).unwrap();
+    let debug = format!("{config:?}");
+    assert!(!debug.contains(SECRET), "{debug}");
+    assert!(debug.contains("secret: REDACTED"), "{debug}");
+    // The Admin API shows the secret, as Kong's does.
+    assert_eq!(serde_json::to_value(&config).unwrap()["secret"], SECRET);
+
+    let plugin = <super::SessionPlugin as crate::plugins::Plugin>::new(
+        config,
+        &crate::plugins::Deps::in_memory(),
+    );
+    for debug in [format!("{plugin:?}"), format!("{:?}", plugin.session)] {
+        assert!(!debug.contains(SECRET), "{debug}");
+    }
+}
+
+#[tokio::test]
+async fn derived_keys_survive_a_rebuild_with_the_same_secret() {
+    use crate::plugins::Plugin as _;
+    use crate::resty_session::Session;
+    use crate::resty_session::codec::{CookieKind, decode_base64url};
+
+    let deps = crate::plugins::Deps::in_memory();
+    let config = |secret: &str| -> super::Config {
+        serde_json::from_value(serde_json::json!({ "secret": secret })).unwrap()
+    };
+    let first = super::SessionPlugin::new(config("rebuild-secret"), &deps);
+    let mut session = Session::new(std::sync::Arc::clone(&first.session));
+    session.set_data(serde_json::json!(["consumer", "credential"]));
+    session.save(1_795_417_910).await.unwrap();
+    let sid: [u8; 32] = decode_base64url(session.id().unwrap().as_bytes())
+        .unwrap()
+        .try_into()
+        .unwrap();
+    drop(first);
+
+    // An Admin API write rebuilds every plugin from the same dependencies.
+    let rebuilt = super::SessionPlugin::new(config("rebuild-secret"), &deps);
+    assert!(rebuilt.session.key.is_cached(&sid, CookieKind::Session));
+    let other = super::SessionPlugin::new(config("another-secret"), &deps);
+    assert!(!other.session.key.is_cached(&sid, CookieKind::Session));
+    assert_eq!(deps.session_keys.len(), 1);
+}
