@@ -623,6 +623,21 @@ async fn large_data_is_deflated_and_round_trips() {
     );
 }
 
+#[test]
+fn a_deflate_bomb_is_refused_not_inflated() {
+    // 26 MiB of zeros deflate to about 26 KB: inflating it must stop at the cap with an error.
+    let bomb = codec::deflate(&vec![0u8; 26 * 1024 * 1024]).expect("deflate");
+    assert!(bomb.len() < 64 * 1024, "{}", bomb.len());
+    let err = codec::inflate(&bomb).expect_err("a bomb must be refused");
+    assert_eq!(err.kind(), std::io::ErrorKind::InvalidData);
+    // Right at the cap still inflates.
+    let fits = codec::deflate(&vec![7u8; codec::MAX_INFLATED_SIZE]).expect("deflate");
+    assert_eq!(
+        codec::inflate(&fits).expect("inflate").len(),
+        codec::MAX_INFLATED_SIZE
+    );
+}
+
 /// Deterministic text that deflate cannot shrink much.
 fn noise(len: usize) -> String {
     let mut x: u64 = 0x2545_f491_4f6c_dd1d;

@@ -66,8 +66,8 @@ pub use keys::{
     SessionKey,
 };
 pub use seal::{
-    PreparedPlaintext, SealParams, Sealed, VerifiedHeader, decode_payload, decrypt, deflate,
-    inflate, prepare_plaintext, seal, seal_prepared, touch_header, verify_header,
+    MAX_INFLATED_SIZE, PreparedPlaintext, SealParams, Sealed, VerifiedHeader, decode_payload,
+    decrypt, deflate, inflate, prepare_plaintext, seal, seal_prepared, touch_header, verify_header,
 };
 
 /// 400 days: the longest cookie `Max-Age` and storage TTL resty uses (`MAX_TTL`).

@@ -278,9 +278,24 @@ pub fn deflate(data: &[u8]) -> std::io::Result<Vec<u8>> {
     encoder.finish()
 }
 
-/// Raw INFLATE (zlib window bits -15).
+/// The most an inflated session plaintext may hold: what the header's 3-byte data size can describe
+/// (16 MiB, [`MAX_DATA_SIZE`]) is far beyond any real session, so the cap is set at what a session's data
+/// legitimately needs, with room to spare: 1 MiB. A deflate bomb (35 KB of cookie inflating to tens of
+/// MiB) stops here with an error instead of taking memory.
+pub const MAX_INFLATED_SIZE: usize = 1024 * 1024;
+
+/// Raw INFLATE (zlib window bits -15), refusing output beyond [`MAX_INFLATED_SIZE`].
 pub fn inflate(data: &[u8]) -> std::io::Result<Vec<u8>> {
-    let mut out = Vec::with_capacity(data.len() * 4);
-    flate2::read::DeflateDecoder::new(data).read_to_end(&mut out)?;
+    let mut out = Vec::with_capacity(data.len().saturating_mul(4).min(MAX_INFLATED_SIZE));
+    let limit = u64::try_from(MAX_INFLATED_SIZE).unwrap_or(u64::MAX) + 1;
+    flate2::read::DeflateDecoder::new(data)
+        .take(limit)
+        .read_to_end(&mut out)?;
+    if out.len() > MAX_INFLATED_SIZE {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("inflated session data exceeds {MAX_INFLATED_SIZE} bytes"),
+        ));
+    }
     Ok(out)
 }
