@@ -1,0 +1,165 @@
+//! The proxy listener: accepts client connections and serves HTTP/1.1 on each, with nginx's limits on
+//! what a client may hold: how long it may take to send a request header (`client_header_timeout`), how long
+//! it may pause while sending a body (`client_body_timeout`), how long an idle keep-alive connection stays
+//! open (`keepalive_timeout`), and how many connections are open at once (`worker_connections`).
+//!
+//! Runs for the life of the gateway; one task per connection. The timers are nginx's
+//! (`ngx_http_core_module`), configured under Kong's names: Kong injects any `nginx_http_<directive>`
+//! property into its nginx configuration (`kong/templates/nginx_kong.lua`), so `KONG_NGINX_HTTP_CLIENT_HEADER_TIMEOUT`
+//! etc. are what a Kong user sets.
+//!
+//! How the timers map onto a connection: every connection is in one [`Phase`]. A new connection, and one
+//! whose last response has been sent, is *idle*: the first byte of the next request must arrive within
+//! `client_header_timeout` (new) or `keepalive_timeout` (kept alive). From that byte the whole header must
+//! arrive within `client_header_timeout`. While the gateway handles the request nothing is timed here; the
+//! request body is read with at most `client_body_timeout` between two reads ([`TimeoutBody`]). A
+//! connection whose deadline passes is closed (nginx answers a slow header with 408 and closes; a closed
+//! connection tells the client the same without a body).
+//!
+//! When the process runs out of file descriptors, `accept` fails at once and would be retried in a hot loop:
+//! the loop backs off for [`ACCEPT_BACKOFF`] and logs once per [`LOG_INTERVAL`] with the number of failures.
+
+mod body;
+mod deadline;
+mod limits;
+
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http_body_util::BodyExt;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, watch};
+use tokio::time::Instant;
+
+pub use body::TimeoutBody;
+pub use limits::{ClientLimits, parse_nginx_size, parse_nginx_time};
+
+use crate::state::Shared;
+use deadline::{IdleOnDrop, Phase, PhaseCell, Tracked, Watched};
+
+/// How long `accept` waits after the process ran out of file descriptors (or another resource error).
+pub const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+/// At most one log line per this interval about failing `accept`s.
+pub const LOG_INTERVAL: Duration = Duration::from_secs(10);
+
+/// Counts failing `accept`s and says so at most once per [`LOG_INTERVAL`].
+struct AcceptErrors {
+    last_log: Option<Instant>,
+    since_log: u64,
+}
+
+impl AcceptErrors {
+    fn record(&mut self, err: &io::Error) {
+        self.since_log += 1;
+        let due = self.last_log.is_none_or(|at| at.elapsed() >= LOG_INTERVAL);
+        if due {
+            tracing::error!(
+                %err,
+                failures = self.since_log,
+                "accept failed (out of file descriptors?); backing off",
+            );
+            self.last_log = Some(Instant::now());
+            self.since_log = 0;
+        }
+    }
+}
+
+/// Accepts proxy connections until told to stop, then drains them gracefully.
+pub async fn serve_proxy(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    limits: ClientLimits,
+    mut stop: watch::Receiver<bool>,
+) {
+    let limits = Arc::new(limits);
+    // HTTP/1.1, as Kong's plain-text proxy listener speaks (HTTP/2 there needs TLS).
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder.keep_alive(true);
+    // Room for nginx's `large_client_header_buffers 4 8k` (the request line and four 8k header buffers); the
+    // proxy applies nginx's per-line and total limits with Kong's messages (`proxy::checks`). Beyond this
+    // hyper answers 431 itself.
+    builder.max_buf_size(crate::proxy::checks::MAX_HEADER_BLOCK + 16 * 1024);
+    builder.max_headers(crate::proxy::checks::MAX_HEADER_BLOCK / 4);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let mut errors = AcceptErrors {
+        last_log: None,
+        since_log: 0,
+    };
+    loop {
+        let permit = tokio::select! {
+            permit = Arc::clone(&slots).acquire_owned() => match permit {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+            _ = stop.wait_for(|s| *s) => break,
+        };
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = stop.wait_for(|s| *s) => break,
+        };
+        let (stream, client_addr) = match accepted {
+            Ok(pair) => pair,
+            Err(err) => {
+                errors.record(&err);
+                drop(permit);
+                tokio::select! {
+                    () = tokio::time::sleep(ACCEPT_BACKOFF) => {}
+                    _ = stop.wait_for(|s| *s) => break,
+                }
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let phase = Arc::new(PhaseCell::new());
+        let io = Watched::new(stream, Arc::clone(&phase), Arc::clone(&limits));
+        let shared = Arc::clone(&shared);
+        let body_timeout = limits.body_timeout;
+        let max_body = limits.max_body_size;
+        // Marks the connection busy, runs the proxy, and marks it idle when the response has been sent.
+        let service = service_fn(move |req: http::Request<hyper::body::Incoming>| {
+            phase.set(Phase::Busy);
+            let shared = Arc::clone(&shared);
+            let idle = IdleOnDrop(Arc::clone(&phase));
+            let declared_too_large = max_body.is_some_and(|max| {
+                req.headers()
+                    .get(http::header::CONTENT_LENGTH)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .is_some_and(|len| len > max)
+            });
+            let req = req.map(|body| TimeoutBody::new(body, body_timeout, max_body).boxed());
+            async move {
+                let response = if declared_too_large {
+                    crate::proxy::error_response(crate::error::ProxyError::PayloadTooLarge)
+                } else {
+                    crate::proxy::handle(shared, req, client_addr).await
+                };
+                Ok::<_, std::convert::Infallible>(
+                    response.map(|inner| Tracked { inner, _idle: idle }),
+                )
+            }
+        });
+        let conn = builder.serve_connection(TokioIo::new(io), service);
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            if let Err(err) = conn.await {
+                tracing::debug!(%err, "connection ended with an error");
+            }
+            drop(permit);
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(Duration::from_secs(10), graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("connections still open after 10 s; closing");
+    }
+}
+
+#[cfg(test)]
+mod tests;
