@@ -66,6 +66,11 @@ struct Custom {
     #[arg(long, value_name = "path", default_value_os_t = default_report("junit.xml"))]
     junit_report: PathBuf,
 
+    /// Exit with success even when no scenario ran (all not applicable, or the filter matched none). Without
+    /// it such a run fails: a run that tested nothing must not look green.
+    #[arg(long, env = "CONFORMANCE_ALLOW_EMPTY")]
+    allow_empty: bool,
+
     /// Where to write the conformance matrix (Markdown: every scenario with passed / failed / not applicable).
     #[arg(long, value_name = "path", default_value_os_t = default_report("matrix.md"))]
     matrix_report: PathBuf,
@@ -374,6 +379,7 @@ async fn main() -> ExitCode {
         }
     };
     let junit_path = opts.custom.junit_report.clone();
+    let allow_empty = opts.custom.allow_empty;
     let matrix_path = opts.custom.matrix_report.clone();
     let features = Path::new(env!("CARGO_MANIFEST_DIR")).join("../features");
 
@@ -436,7 +442,18 @@ async fn main() -> ExitCode {
         Err(error) => eprintln!("cannot write the matrix {}: {error}", matrix_path.display()),
     }
     println!("{line}");
+    let ran = scenarios.passed + scenarios.failed + scenarios.skipped;
     if outcome.execution_has_failed() || failed > 0 {
+        ExitCode::FAILURE
+    } else if ran == 0 && !allow_empty {
+        let why = if not_applicable > 0 {
+            format!("all {not_applicable} selected scenarios were not applicable to this target")
+        } else {
+            "no scenario matched the filter".to_owned()
+        };
+        eprintln!(
+            "no scenario ran: {why}; a run that tested nothing fails (pass --allow-empty to accept it)"
+        );
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS

@@ -217,6 +217,8 @@ pub enum PreflightError {
     Unreachable { url: String, error: String },
     /// An answer, but not Kong's `200` with a JSON object.
     Refused { url: String, detail: String },
+    /// A JSON object that is not a Kong Admin API root (no `version`, no `plugins.available_on_server`).
+    NotKong { url: String, detail: String },
 }
 
 impl fmt::Display for PreflightError {
@@ -232,6 +234,10 @@ impl fmt::Display for PreflightError {
                     "preflight: the gateway's Admin API at {url} refused: {detail}"
                 )
             }
+            Self::NotKong { url, detail } => write!(
+                f,
+                "preflight: {url} is not a Kong-compatible Admin API: {detail}"
+            ),
         }
     }
 }
@@ -240,20 +246,49 @@ impl fmt::Display for PreflightError {
 pub async fn preflight(admin: &Admin) -> Result<TargetInfo, PreflightError> {
     let url = admin.url("/");
     match admin.root().await {
-        Ok(root) => Ok(TargetInfo::from_root(&root)),
+        Ok(root) => match kong_root_problem(&root) {
+            None => Ok(TargetInfo::from_root(&root)),
+            Some(problem) => Err(PreflightError::NotKong {
+                url,
+                detail: format!("{problem}; it answered {}", one_line(&root.to_string())),
+            }),
+        },
         Err(AdminError::Transport { source, .. }) => Err(PreflightError::Unreachable {
             url,
             error: error_chain(&source),
         }),
         Err(AdminError::Status { status, body, .. }) => Err(PreflightError::Refused {
             url,
-            detail: format!(
-                "{status}: {}",
-                body.split_whitespace().collect::<Vec<_>>().join(" ")
-            ),
+            detail: format!("{status}: {}", one_line(&body)),
         }),
-        Err(AdminError::Body { detail, .. }) => Err(PreflightError::Refused { url, detail }),
+        Err(AdminError::Body { detail, .. }) => Err(PreflightError::Refused {
+            url,
+            detail: one_line(&detail),
+        }),
     }
+}
+
+/// What makes `root` not the root of Kong's Admin API, if anything: Kong answers `GET /` with its `version`
+/// (a string) and `plugins.available_on_server` (an object; older Kongs an array) (`kong/api/routes/kong.lua`).
+pub fn kong_root_problem(root: &Value) -> Option<&'static str> {
+    if !root["version"].is_string() {
+        return Some("no \"version\" string in GET /");
+    }
+    match &root["plugins"]["available_on_server"] {
+        Value::Object(_) | Value::Array(_) => None,
+        _ => Some("no \"plugins.available_on_server\" in GET /"),
+    }
+}
+
+/// `text` on one line, whitespace collapsed, at most 160 characters (a page of HTML is not a message).
+pub fn one_line(text: &str) -> String {
+    const MAX: usize = 160;
+    let collapsed = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if collapsed.chars().count() <= MAX {
+        return collapsed;
+    }
+    let cut: String = collapsed.chars().take(MAX).collect();
+    format!("{cut}…")
 }
 
 /// An error and its sources on one line (`error sending request: ...: Connection refused`).
