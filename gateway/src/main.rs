@@ -43,16 +43,21 @@ struct Args {
     /// nginx's `worker_connections` (`nginx_events_worker_connections`): client connections open at once;
     /// `auto` is half the open-files limit, at most 16384.
     #[arg(long, env = "KONG_NGINX_EVENTS_WORKER_CONNECTIONS", default_value = "auto", value_parser = parse_connections)]
-    nginx_events_worker_connections: Option<usize>,
+    nginx_events_worker_connections: WorkerConnections,
 }
 
+/// `worker_connections`: `None` for `auto`. A newtype because clap reads an `Option<T>` field as an optional
+/// argument of type `T`, which does not match a parser returning `Option<usize>` (a panic at start-up).
+#[derive(Debug, Clone, Copy)]
+struct WorkerConnections(Option<usize>);
+
 /// `auto` or a positive number.
-fn parse_connections(value: &str) -> Result<Option<usize>, String> {
+fn parse_connections(value: &str) -> Result<WorkerConnections, String> {
     if value == "auto" {
-        return Ok(None);
+        return Ok(WorkerConnections(None));
     }
     match value.parse::<usize>() {
-        Ok(n) if n > 0 => Ok(Some(n)),
+        Ok(n) if n > 0 => Ok(WorkerConnections(Some(n))),
         _ => Err(format!(
             "expected 'auto' or a positive number, got '{value}'"
         )),
@@ -73,7 +78,7 @@ async fn main() -> ExitCode {
         keepalive_timeout: args.nginx_http_keepalive_timeout,
         ..gateway::ClientLimits::default()
     };
-    if let Some(n) = args.nginx_events_worker_connections {
+    if let WorkerConnections(Some(n)) = args.nginx_events_worker_connections {
         limits.max_connections = n;
     }
     let mut builder = gateway::Gateway::builder()
