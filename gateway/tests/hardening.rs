@@ -120,6 +120,8 @@ async fn start(doc: &str) -> gateway::RunningGateway {
 }
 
 fn client() -> reqwest::Client {
+    // reqwest is built without a TLS provider of its own (the workspace's `rustls-no-provider`).
+    let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()
@@ -447,4 +449,66 @@ fn admin_api_listens_on_loopback_by_default() {
         .and_then(|rest| rest.split("\n  -").next())
         .unwrap_or_default();
     assert!(section.contains("[default: 127.0.0.1:8001]"), "{help}");
+}
+
+/// The `gateway` binary, killed on drop.
+struct Process(std::process::Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test]
+async fn the_binary_starts_with_its_defaults_and_serves_on_loopback() {
+    // Every command-line default is parsed (a clap type mismatch once made every start panic).
+    let up = echo_upstream().await;
+    let path = std::env::temp_dir().join(format!("hardening-bin-{}.yml", uuid::Uuid::new_v4()));
+    std::fs::write(&path, flow(up, "binary-secret", "kong", true)).unwrap();
+    let free = || {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+    };
+    let (proxy, admin) = (free(), free());
+    let mut process = Process(
+        std::process::Command::new(env!("CARGO_BIN_EXE_gateway"))
+            .arg("--declarative-config")
+            .arg(&path)
+            .args(["--proxy-listen", &proxy.to_string()])
+            .args(["--admin-listen", &admin.to_string()])
+            .env_remove("KONG_NGINX_EVENTS_WORKER_CONNECTIONS")
+            .env_remove("KONG_NGINX_HTTP_CLIENT_HEADER_TIMEOUT")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Ok(Some(exit)) = process.0.try_wait() {
+            let mut stderr = String::new();
+            if let Some(mut pipe) = process.0.stderr.take() {
+                let _ = std::io::Read::read_to_string(&mut pipe, &mut stderr);
+            }
+            panic!("the gateway exited with {exit}:\n{stderr}");
+        }
+        if let Ok(resp) = client().get(format!("http://{admin}/status")).send().await {
+            break resp.status();
+        }
+        assert!(std::time::Instant::now() < deadline, "no answer on {admin}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let _ = std::fs::remove_file(&path);
+    assert_eq!(status, 200);
+    let login = client()
+        .get(format!("http://{proxy}/anything"))
+        .header("apikey", "hello_world")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), 200);
 }

@@ -118,6 +118,7 @@ async fn no_secret_reaches_the_logs_at_trace_level() {
         .try_init()
         .unwrap();
 
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let upstream = ok_upstream().await;
     let idp = closed_port().await;
     let path = std::env::temp_dir().join(format!("log-redaction-{}.yml", uuid::Uuid::new_v4()));
