@@ -444,6 +444,8 @@ async fn run(options: Options) -> Result<bool, String> {
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    // reqwest is built without a TLS provider of its own (the workspace's `rustls-no-provider`).
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let options = match Options::parse() {
         Ok(o) => o,
         Err(err) => {
