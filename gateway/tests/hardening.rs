@@ -6,6 +6,9 @@
 //! Runs with `cargo test -p gateway --test hardening`. Secrets in logs have their own test binary
 //! (`log_redaction.rs`), because it installs a global tracing subscriber.
 
+// Test code: a failed set-up step should stop the test where it happened.
+#![allow(clippy::unwrap_used)]
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -387,7 +390,7 @@ fn alias_bomb() -> String {
     );
     for level in 1..10 {
         let prev = format!("*a{}", level - 1);
-        let list = vec![prev.as_str(); 10].join(",");
+        let list = [prev.as_str(); 10].join(",");
         doc.push_str(&format!("a{level}: &a{level} [{list}]\n"));
     }
     doc.push_str("tags: *a9\n");

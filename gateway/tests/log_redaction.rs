@@ -3,6 +3,9 @@
 //! drives the gateway with every kind of credential through the proxy and the Admin API, and then searches
 //! the captured output for each secret. Alone in its own test binary because the subscriber is global.
 
+// Test code: a failed set-up step should stop the test where it happened.
+#![allow(clippy::unwrap_used)]
+
 use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError};
