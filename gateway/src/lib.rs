@@ -13,6 +13,8 @@ pub mod listener;
 pub mod model;
 pub mod pdk;
 pub mod plugins;
+#[cfg(test)]
+mod proptests;
 pub mod proxy;
 pub mod redacted;
 pub mod resty_session;
