@@ -4,7 +4,7 @@
 
 mod normalize;
 
-pub use normalize::normalize as normalize_path;
+pub use normalize::{escapes_are_valid, normalize as normalize_path};
 
 use crate::model::Route;
 

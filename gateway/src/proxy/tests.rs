@@ -350,3 +350,13 @@ async fn an_upstream_uri_that_cannot_be_built_is_kongs_500() {
     let body: serde_json::Value = serde_json::from_slice(&exit.body).unwrap();
     assert_eq!(body["message"], "An unexpected error occurred");
 }
+
+#[tokio::test]
+async fn a_stray_percent_is_nginxs_400() {
+    let up = echo_upstream().await;
+    let gw = shared(&pub_and_priv(up));
+    for path in ["/pub/%%32e%%32e/priv/secret", "/pub/a%zz", "/pub/%"] {
+        let resp = send(&gw, request("GET", path, &[])).await;
+        assert_eq!(resp.status(), 400, "{path}");
+    }
+}

@@ -11,6 +11,18 @@
 
 use std::borrow::Cow;
 
+/// True when every `%` in `path` starts a `%XX` triplet. nginx refuses any other request with 400
+/// (`ngx_http_parse_complex_uri`), so Kong never sees one; refusing it here also means a stray `%` cannot pair
+/// with decoded hex digits (`%%32e` → `%2e`) into a new escape that an upstream would decode again.
+pub fn escapes_are_valid(path: &str) -> bool {
+    let bytes = path.as_bytes();
+    bytes.iter().enumerate().all(|(i, &b)| {
+        b != b'%'
+            || (bytes.get(i + 1).is_some_and(u8::is_ascii_hexdigit)
+                && bytes.get(i + 2).is_some_and(u8::is_ascii_hexdigit))
+    })
+}
+
 /// Reserved characters: their percent-encodings are never decoded (`RESERVED_CHARS` in `kong/tools/uri.lua`).
 const RESERVED: &[u8] = b"!*'();:@&=+$,/?%#[]";
 
