@@ -63,7 +63,12 @@ def parse_args(argv):
     p.add_argument("--quick", action="store_true", help="short rounds and small scaling sizes (a smoke run)")
     p.add_argument("--full-scale", action="store_true",
                    help="scaling series up to the target sizes (1,000,000 credentials and sessions)")
+    p.add_argument("--start-timeout", type=int, default=900,
+                   help="seconds a gateway may take to load its config (a larger size of a series that takes "
+                        "longer is reported as not run; default 900)")
     p.add_argument("--out", default=os.path.join(ROOT, "target", "load-bench"), help="results directory")
+    p.add_argument("--publish", action="store_true",
+                   help="also write benches/RESULTS.md and benches/RESULTS.svg (the committed run)")
     p.add_argument("--gateway-bin", default=os.path.join(ROOT, "target", "release", "gateway"))
     p.add_argument("--demo-bin", default=os.path.join(ROOT, "target", "release", "demo"),
                    help="the steps crate's demo binary (its identity provider serves the OpenID Connect scenario)")
@@ -111,7 +116,7 @@ class Bench:
 
     def gateway(self, name, doc):
         config = configs.write_config(self.work, name, doc)
-        gw = system.Gateway(self.procs, self.args.gateway_bin, name, config)
+        gw = system.Gateway(self.procs, self.args.gateway_bin, name, config, timeout=self.args.start_timeout)
         self.log(f"{name}: started in {gw.start_seconds:.1f} s, RSS {gw.rss_kib() / 1024:.1f} MiB")
         return gw
 
@@ -265,16 +270,34 @@ class Bench:
                     self.target(f"{HIGH_CONNECTIONS} conns", gw.url, gw.pid, script, connections=HIGH_CONNECTIONS))
         gw.stop()
 
+    def start_sizes(self, series, sizes, prefix, make_doc):
+        """One gateway per size, smallest first; a size that does not start in time ends the series there (it is
+        reported as not run, the smaller sizes are still measured)."""
+        gateways = {}
+        for n in sizes:
+            try:
+                gateways[n] = self.gateway(f"{prefix}-{n}", make_doc(n))
+            except RuntimeError as e:
+                self.results["not_run"][f"{series} {n:,}"] = f"the gateway did not start: {str(e).splitlines()[0]}"
+                self.log(f"{series}: size {n:,} not run: {str(e).splitlines()[0]}")
+                break
+        if len(gateways) < 2:
+            for gw in gateways.values():
+                gw.stop()
+            raise RuntimeError(f"{series}: fewer than two sizes started")
+        return gateways
+
     def scenario_scale_routes(self):
         sizes = self.args.sizes["scale-routes"]
-        gateways, scripts = {}, {}
+        scripts = {}
+        gateways = self.start_sizes("scale-routes", sizes, "routes",
+                                    lambda n: configs.many_routes(self.upstream_port, n))
         try:
-            for n in sizes:
-                gateways[n] = self.gateway(f"routes-{n}", configs.many_routes(self.upstream_port, n))
+            for n in gateways:
                 variants = [(configs.route_path(i), {}) for i in configs.spread(n, 256)]
                 self.check(gateways[n].url + variants[-1][0], {})
                 scripts[n] = self.script({}, variants)
-            extra = {n: {"start_seconds": gateways[n].start_seconds} for n in sizes}
+            extra = {n: {"start_seconds": gateways[n].start_seconds} for n in gateways}
             self.series("scale-routes", "routes (requests spread over 256 of them)", gateways, scripts, extra)
         finally:
             for gw in gateways.values():
@@ -282,14 +305,15 @@ class Bench:
 
     def scenario_scale_credentials(self):
         sizes = self.args.sizes["scale-credentials"]
-        gateways, scripts = {}, {}
+        scripts = {}
+        gateways = self.start_sizes("scale-credentials", sizes, "credentials",
+                                    lambda n: configs.many_credentials(self.upstream_port, n))
         try:
-            for n in sizes:
-                gateways[n] = self.gateway(f"credentials-{n}", configs.many_credentials(self.upstream_port, n))
+            for n in gateways:
                 variants = [("/", {"apikey": configs.credential_key(i)}) for i in configs.spread(n, 256)]
                 self.check(gateways[n].url, variants[-1][1])
                 scripts[n] = self.script({}, variants)
-            extra = {n: {"start_seconds": gateways[n].start_seconds} for n in sizes}
+            extra = {n: {"start_seconds": gateways[n].start_seconds} for n in gateways}
             self.series("scale-credentials", "key-auth credentials (one consumer each; 256 keys in turn)",
                         gateways, scripts, extra)
         finally:
@@ -375,7 +399,8 @@ def main(argv):
         "machine": system.machine(),
         "commit": git("rev-parse", "--short", "HEAD"),
         "dirty": bool(git("status", "--porcelain", "--untracked-files=no")),
-        "command": "benches/load/run.sh " + " ".join(shlex.quote(a) for a in argv),
+        "command": " ".join([os.environ.get("BENCH_ENTRY", "python3 benches/load/bench.py"),
+                             *(shlex.quote(a) for a in argv)]),
         "rounds": args.rounds,
         "seconds": args.seconds,
         "connections": args.connections,
@@ -384,15 +409,23 @@ def main(argv):
         "sizes": args.sizes,
         "scenarios": args.scenarios,
         "steal_limit": STEAL_LIMIT,
-        "gateway_bin": os.path.relpath(args.gateway_bin, ROOT),
+        "gateway_bin": shown_path(args.gateway_bin),
     }
     bench.results["meta"] = meta
     with open(os.path.join(args.out, "results.json"), "w") as f:
         json.dump(bench.results, f, indent=1)
     summary = report.write(bench.results, args.out)
+    if args.publish:
+        report.write(bench.results, os.path.join(ROOT, "benches"), "RESULTS.md", "RESULTS.svg")
     print(summary)
     print(f"results: {os.path.join(args.out, 'results.md')}, {os.path.join(args.out, 'plot.svg')}")
     return 1 if failed else 0
+
+
+def shown_path(path):
+    """A path relative to the repository when it is inside it."""
+    path = os.path.abspath(path)
+    return os.path.relpath(path, ROOT) if path.startswith(ROOT + os.sep) else path
 
 
 def git(*argv):

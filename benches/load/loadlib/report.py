@@ -173,8 +173,9 @@ def targets(results, paired, series):
         sizes = [int(n) for n in s["sizes"]]
         partial = "" if sizes[0] <= lo and sizes[-1] >= hi else \
             f" (PARTIAL: sizes {sizes[0]:,} to {sizes[-1]:,} run, not the target range)"
-        add(label, s["clean"] and s["cost_ratio"][0] <= 1.5,
-            f"{fmt_spread(s['cost_ratio'])}{partial}" + dirty(name))
+        ok = s["clean"] and s["cost_ratio"][0] <= 1.5
+        rows.append((label, ("PASS" if ok else "FAIL") + (" (partial)" if partial else ""),
+                     f"{fmt_spread(s['cost_ratio'])}{partial}" + dirty(name)))
     label = "memory ≤ 300 bytes per stored session beyond its data"
     if "scale-sessions" in series:
         per = series["scale-sessions"]["per_size"]
@@ -211,7 +212,7 @@ def fmt(v, digits=0, unit=""):
     return "–" if v is None else f"{v:,.{digits}f}{unit}"
 
 
-def markdown(results, paired, series, rows):
+def markdown(results, paired, series, rows, svg_name):
     meta = results["meta"]
     m = meta["machine"]
     out = [
@@ -279,8 +280,9 @@ def markdown(results, paired, series, rows):
     if results["not_run"]:
         out += ["", "## Not run", ""]
         out += [f"- {name}: {why}" for name, why in results["not_run"].items()]
-    out += ["", "Plot: `plot.svg` (ratio to nginx per scenario; server CPU per request against size for the "
-            "scaling series). Raw rounds: `results.json`.", ""]
+    out += ["", f"![RPS ratio to baseline per scenario; CPU per request against size]({svg_name})", "",
+            f"Plot: `{svg_name}` (RPS ratio to the baseline per scenario; server CPU per request against size for "
+            "the scaling series). Raw rounds: `results.json` of the run's output directory.", ""]
     return "\n".join(out)
 
 
@@ -288,14 +290,14 @@ def kib(v):
     return None if v is None else v / MIB
 
 
-def write(results, out_dir):
-    """Writes results.md and plot.svg; returns the PASS/FAIL lines as text."""
+def write(results, out_dir, md_name="results.md", svg_name="plot.svg"):
+    """Writes the Markdown report and the plot into `out_dir`; returns the PASS/FAIL lines as text."""
     paired = {n: summarize_paired(r) for n, r in results["paired"].items()}
     series = {n: summarize_series(r) for n, r in results["series"].items()}
     rows = targets(results, paired, series)
-    with open(os.path.join(out_dir, "results.md"), "w") as f:
-        f.write(markdown(results, paired, series, rows))
-    with open(os.path.join(out_dir, "plot.svg"), "w") as f:
+    with open(os.path.join(out_dir, md_name), "w") as f:
+        f.write(markdown(results, paired, series, rows, svg_name))
+    with open(os.path.join(out_dir, svg_name), "w") as f:
         f.write(plot.svg(paired, series))
     width = max(len(t) for t, _, _ in rows)
     return "\n".join(f"{v:8} {t:{width}}  {m}" for t, v, m in rows)

@@ -285,6 +285,7 @@ class Gateway:
         try:
             wait_http(self.admin_url + "/status", timeout=timeout, proc=self.proc)
         except RuntimeError as e:
+            procs.stop(self.proc)
             raise RuntimeError(f"{name} did not start: {e}\n{procs.log_tail(name)}") from e
         self.start_seconds = time.monotonic() - started
 
