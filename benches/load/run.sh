@@ -6,7 +6,7 @@
 # The gateway (and nginx as the plain-proxy baseline) alone on CPU 1, wrk and the upstream nginx on CPU 0; paired,
 # alternating rounds; results in DIR/results.md, DIR/plot.svg and DIR/results.json (default target/load-bench).
 # `python3 benches/load/bench.py --help` lists the scenarios and options. Needs 2 CPUs or more; binds 127.0.0.1 only.
-# Installs nginx-light and wrk from Debian when missing (root).
+# Installs nginx-light and wrk from Debian when missing (root). The driver's own tests: python3 benches/load/tests.py
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 

@@ -6,6 +6,7 @@ Runs inside `benches/load/bench.py` before and during measurements. The session 
 OpenID Connect one is the openid-connect part of `fixtures/config/demo.yaml`.
 """
 
+import base64
 import http.client
 import json
 import os
@@ -128,7 +129,6 @@ def get(url, headers=None, auth=None):
     """One GET; returns (status, list of Set-Cookie values)."""
     request = urllib.request.Request(url, headers=dict(headers or {}))
     if auth:
-        import base64
         token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
         request.add_header("Authorization", f"Basic {token}")
     try:

@@ -300,7 +300,7 @@ def write(results, out_dir, md_name="results.md", svg_name="plot.svg"):
     with open(os.path.join(out_dir, svg_name), "w") as f:
         f.write(plot.svg(paired, series))
     width = max(len(t) for t, _, _ in rows)
-    return "\n".join(f"{v:8} {t:{width}}  {m}" for t, v, m in rows)
+    return "\n".join(f"{v:14} {t:{width}}  {m}" for t, v, m in rows)
 
 
 if __name__ == "__main__":

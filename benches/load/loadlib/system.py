@@ -400,7 +400,7 @@ def run_wrk(url, script, seconds, connections, measured, timeout_s=10):
     before_stat = proc_stat()
     started = time.monotonic()
     proc = subprocess.Popen(
-        ["taskset", "-c", LOAD_CPU, "wrk", "-t1", f"-c{connections}", f"-d{seconds}s", f"--timeout",
+        ["taskset", "-c", LOAD_CPU, "wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout",
          f"{timeout_s}s", "-s", script, url],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
