@@ -18,6 +18,7 @@ import datetime
 import json
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -394,6 +395,10 @@ def main(argv):
     finally:
         bench.results["memory"]["nginx_peak_rss_kib"] = system.status_kib(bench.nginx_pid, "VmHWM")
         bench.procs.stop_all()
+        if failed:
+            bench.log(f"process logs and configs kept in {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
     meta = {
         "started": started.strftime("%Y-%m-%d %H:%M UTC"),
         "machine": system.machine(),
