@@ -4,7 +4,8 @@
 #    and the Gherkin conformance suite against the in-process reference gateway;
 # 2. the conformance suite a second time against the reference gateway started as a separate process from its
 #    binary, reached only through --proxy-url/--admin-url: the path a real Kong is tested by, run on every CI run.
-# 3. the same again with declarative provisioning (POST /config), the path for Kong DB-less.
+# 3. the same again with declarative provisioning (POST /config), the path for Kong DB-less;
+# 4. the suite against a JSON server that is not Kong: it must fail, with one line saying so.
 # Before any of these, formatting (`cargo fmt --check`) and lints (`cargo clippy ... -D warnings`) must be clean.
 # Fails if any step fails.
 set -euo pipefail
@@ -104,3 +105,31 @@ cargo test -p steps --test conformance --locked -- \
     --proxy-url "http://127.0.0.1:$proxy_port" --admin-url "http://127.0.0.1:$admin_port" \
     --provisioning declarative \
     --junit-report "$log_dir/junit-declarative.xml" --matrix-report "$log_dir/matrix-declarative.md"
+
+# ---- 4. a target that is not Kong must fail the run, with one line ----
+# A plain JSON server (Python's http.server, serving {"hello":"world"} as its root): the preflight must refuse it.
+stop_gateway
+not_kong_dir="$(mktemp -d)"
+echo '{"hello":"world"}' >"$not_kong_dir/index.html"
+not_kong_port="$(free_port)"
+python3 -m http.server "$not_kong_port" --bind 127.0.0.1 --directory "$not_kong_dir" >/dev/null 2>&1 &
+not_kong_pid=$!
+trap 'stop_gateway; kill "$not_kong_pid" 2>/dev/null || true; rm -rf "$not_kong_dir"' EXIT
+deadline=$((SECONDS + 10))
+until (exec 3<>"/dev/tcp/127.0.0.1/$not_kong_port") 2>/dev/null || ((SECONDS >= deadline)); do sleep 0.05; done
+echo "ci/test.sh: conformance suite against a JSON server that is not Kong (must fail)"
+if cargo test -p steps --test conformance --locked -- \
+    --proxy-url "http://127.0.0.1:$not_kong_port" --admin-url "http://127.0.0.1:$not_kong_port" \
+    --junit-report "$log_dir/junit-not-kong.xml" --matrix-report "$log_dir/matrix-not-kong.md" \
+    >"$log_dir/not-kong.log" 2>&1; then
+    echo "ci/test.sh: the suite passed against a server that is not Kong" >&2
+    cat "$log_dir/not-kong.log" >&2
+    exit 1
+fi
+if ! grep -q "is not a Kong-compatible Admin API" "$log_dir/not-kong.log"; then
+    echo "ci/test.sh: the run against a non-Kong server failed without saying why:" >&2
+    tail -n 5 "$log_dir/not-kong.log" >&2
+    exit 1
+fi
+grep "is not a Kong-compatible Admin API" "$log_dir/not-kong.log"
+echo "ci/test.sh: all runs passed"
