@@ -2,24 +2,22 @@
 //! `client_max_body_size` in all, failing with a [`ClientBodyError`] that the proxy answers as the client's
 //! fault (408, 413, 400). Wraps every request body.
 
-use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
 use hyper::body::{Body as HttpBody, Frame, SizeHint};
-use tokio::time::Sleep;
 
 use crate::error::ClientBodyError;
 use crate::pdk::BoxError;
+use crate::pdk::body::PauseTimer;
 
 /// The client's request body, failing when the client pauses longer than `client_body_timeout` between
 /// two reads (nginx answers 408 and closes; here the read fails, which the proxy turns into its error).
 pub struct TimeoutBody<B> {
     inner: B,
-    timeout: Duration,
-    deadline: Option<Pin<Box<Sleep>>>,
+    pause: PauseTimer,
     /// Bytes still allowed by `client_max_body_size`, if it is set.
     allowance: Option<u64>,
     max_size: Option<u64>,
@@ -30,8 +28,7 @@ impl<B> TimeoutBody<B> {
     pub fn new(inner: B, timeout: Duration, max_size: Option<u64>) -> Self {
         Self {
             inner,
-            timeout,
-            deadline: None,
+            pause: PauseTimer::new(timeout),
             allowance: max_size,
             max_size,
         }
@@ -59,7 +56,7 @@ where
         let this = &mut *self;
         match Pin::new(&mut this.inner).poll_frame(cx) {
             Poll::Ready(frame) => {
-                this.deadline = None;
+                this.pause.progressed();
                 if let (Some(allowance), Some(Ok(frame))) = (this.allowance.as_mut(), &frame) {
                     let len = frame.data_ref().map_or(0, |d| d.len() as u64);
                     match allowance.checked_sub(len) {
@@ -76,18 +73,12 @@ where
                     f.map_err(|e| -> BoxError { Box::new(ClientBodyError::Broken(e.into())) })
                 }))
             }
-            Poll::Pending => {
-                let timeout = this.timeout;
-                let deadline = this
-                    .deadline
-                    .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
-                match deadline.as_mut().poll(cx) {
-                    Poll::Pending => Poll::Pending,
-                    Poll::Ready(()) => {
-                        Poll::Ready(Some(Err(Box::new(ClientBodyError::TimedOut(timeout)))))
-                    }
-                }
-            }
+            Poll::Pending => match this.pause.poll_expired(cx) {
+                Poll::Pending => Poll::Pending,
+                Poll::Ready(()) => Poll::Ready(Some(Err(Box::new(ClientBodyError::TimedOut(
+                    this.pause.limit(),
+                ))))),
+            },
         }
     }
 

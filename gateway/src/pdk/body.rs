@@ -92,6 +92,43 @@ impl RequestBody {
     }
 }
 
+/// The longest pause allowed between two parts of a streamed body: nginx's `client_body_timeout` for the
+/// client's request body, `proxy_read_timeout` for the upstream's response body.
+#[derive(Debug)]
+pub struct PauseTimer {
+    limit: std::time::Duration,
+    deadline: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl PauseTimer {
+    /// A timer allowing pauses of at most `limit`.
+    pub fn new(limit: std::time::Duration) -> Self {
+        Self {
+            limit,
+            deadline: None,
+        }
+    }
+
+    /// The longest pause allowed.
+    pub fn limit(&self) -> std::time::Duration {
+        self.limit
+    }
+
+    /// A part arrived: the next pause is timed from scratch.
+    pub fn progressed(&mut self) {
+        self.deadline = None;
+    }
+
+    /// Nothing arrived this time: `Ready` once the pause has lasted longer than the limit.
+    pub fn poll_expired(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let limit = self.limit;
+        let deadline = self
+            .deadline
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
+        std::future::Future::poll(deadline.as_mut(), cx)
+    }
+}
+
 /// Already-read bytes followed by the rest of the stream.
 struct Chained {
     prefix: Option<Bytes>,

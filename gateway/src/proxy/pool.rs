@@ -31,11 +31,11 @@ use hyper::body::{Body as HttpBody, Frame, Incoming, SizeHint};
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
-use tokio::time::Sleep;
 
 use super::Body;
 use crate::error::ProxyError;
 use crate::pdk::BoxError;
+use crate::pdk::body::PauseTimer;
 
 /// `upstream_keepalive_pool_size`.
 pub const POOL_SIZE: usize = 512;
@@ -149,8 +149,7 @@ impl Pool {
         let (head, body) = response.into_parts();
         let body = ReadWatch {
             inner: body,
-            timeout: limits.read,
-            deadline: None,
+            pause: PauseTimer::new(limits.read),
             release: Some(Release {
                 pool: Arc::clone(self),
                 key: key.to_owned(),
@@ -418,8 +417,7 @@ impl Release {
 /// The upstream's response body, failing when the upstream pauses longer than `read_timeout`.
 struct ReadWatch {
     inner: Incoming,
-    timeout: Duration,
-    deadline: Option<Pin<Box<Sleep>>>,
+    pause: PauseTimer,
     release: Option<Release>,
 }
 
@@ -439,7 +437,7 @@ impl HttpBody for ReadWatch {
         let this = &mut *self;
         match Pin::new(&mut this.inner).poll_frame(cx) {
             Poll::Ready(frame) => {
-                this.deadline = None;
+                this.pause.progressed();
                 match &frame {
                     None => {
                         if let Some(mut release) = this.release.take() {
@@ -457,19 +455,13 @@ impl HttpBody for ReadWatch {
                 }
                 Poll::Ready(frame.map(|f| f.map_err(Into::into)))
             }
-            Poll::Pending => {
-                let timeout = this.timeout;
-                let deadline = this
-                    .deadline
-                    .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
-                match deadline.as_mut().poll(cx) {
-                    Poll::Pending => Poll::Pending,
-                    Poll::Ready(()) => {
-                        this.release = None;
-                        Poll::Ready(Some(Err(Box::new(ReadTimedOut(timeout)))))
-                    }
+            Poll::Pending => match this.pause.poll_expired(cx) {
+                Poll::Pending => Poll::Pending,
+                Poll::Ready(()) => {
+                    this.release = None;
+                    Poll::Ready(Some(Err(Box::new(ReadTimedOut(this.pause.limit())))))
                 }
-            }
+            },
         }
     }
 
