@@ -81,3 +81,89 @@ fn a_bad_value_is_one_clear_error() {
         "{stderr}"
     );
 }
+
+#[test]
+fn out_of_file_descriptors_backs_off_logs_once_and_recovers() {
+    use std::io::{Read, Write};
+    use std::net::TcpStream;
+
+    // 64 descriptors for the whole process, and a connection limit above that: accept hits EMFILE.
+    let mut child = Command::new("prlimit")
+        .args(["--nofile=64:64", "--"])
+        .arg(env!("CARGO_BIN_EXE_gateway"))
+        .args([
+            "--proxy-listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "127.0.0.1:0",
+        ])
+        .args(["--nginx-events-worker-connections", "10000"])
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn gateway under prlimit");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let proxy = loop {
+        let line = rx
+            .recv_timeout(Duration::from_secs(20))
+            .expect("the gateway did not start");
+        if let Some(at) = line.find("proxy=") {
+            let addr = line[at + "proxy=".len()..]
+                .split_whitespace()
+                .next()
+                .expect("address")
+                .to_owned();
+            break addr;
+        }
+    };
+    // Far more clients than descriptors, held open.
+    let mut held = Vec::new();
+    for _ in 0..120 {
+        if let Ok(stream) = TcpStream::connect(&proxy) {
+            held.push(stream);
+        }
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(
+        child.try_wait().expect("status").is_none(),
+        "the gateway died"
+    );
+    drop(held);
+    // Served again once descriptors are free: the accept loop backed off instead of giving up.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let answered = loop {
+        if let Ok(mut stream) = TcpStream::connect(&proxy) {
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+            let _ =
+                stream.write_all(b"GET /nothing HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+            let mut reply = String::new();
+            let _ = stream.read_to_string(&mut reply);
+            if reply.starts_with("HTTP/1.1 404") {
+                break true;
+            }
+        }
+        if Instant::now() > deadline {
+            break false;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    let accept_lines = rx
+        .try_iter()
+        .filter(|l| l.contains("accept failed"))
+        .count();
+    assert!(answered, "no answer after the clients left");
+    assert!(
+        (1..=2).contains(&accept_lines),
+        "one log line per interval, not per failure: {accept_lines}"
+    );
+}

@@ -52,7 +52,8 @@ struct AcceptErrors {
 }
 
 impl AcceptErrors {
-    fn record(&mut self, err: &io::Error) {
+    /// Counts one failure; logs (and returns true) at most once per [`LOG_INTERVAL`].
+    fn record(&mut self, err: &io::Error) -> bool {
         self.since_log += 1;
         let due = self.last_log.is_none_or(|at| at.elapsed() >= LOG_INTERVAL);
         if due {
@@ -64,6 +65,7 @@ impl AcceptErrors {
             self.last_log = Some(Instant::now());
             self.since_log = 0;
         }
+        due
     }
 }
 
@@ -104,7 +106,7 @@ pub async fn serve_proxy(
         let (stream, client_addr) = match accepted {
             Ok(pair) => pair,
             Err(err) => {
-                errors.record(&err);
+                let _logged = errors.record(&err);
                 drop(permit);
                 tokio::select! {
                     () = tokio::time::sleep(ACCEPT_BACKOFF) => {}

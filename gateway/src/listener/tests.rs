@@ -351,3 +351,19 @@ async fn client_max_body_size_refuses_declared_and_streamed_bodies() {
     assert!(small.starts_with("HTTP/1.1 200"), "{small}");
     drop(plain);
 }
+
+#[test]
+fn accept_failures_are_logged_once_per_interval() {
+    let mut errors = super::AcceptErrors {
+        last_log: None,
+        since_log: 0,
+    };
+    let emfile = std::io::Error::from_raw_os_error(24);
+    assert!(errors.record(&emfile), "the first failure is logged");
+    let logged = (0..10_000).filter(|_| errors.record(&emfile)).count();
+    assert_eq!(logged, 0, "then nothing until LOG_INTERVAL has passed");
+    assert_eq!(
+        errors.since_log, 10_000,
+        "but every failure is counted for the next line"
+    );
+}
