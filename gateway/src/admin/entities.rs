@@ -93,7 +93,7 @@ macro_rules! entity_handlers {
         async fn $create(State(s): AppState, body: Input) -> Result<Response> {
             let $cn = s.clock.now();
             let ($cv, $cs, $cc) = (body.value, body.source, s.catalogue.as_ref());
-            Ok(created(to_value(&s.write(|$cdb| $insert)?)))
+            Ok(created(to_value(&s.write_async(|$cdb| $insert).await?)))
         }
         async fn $get(State(s): AppState, Path(key): Path<String>) -> Result<Response> {
             s.read(|db| found(db.$find(&key)))
@@ -105,7 +105,7 @@ macro_rules! entity_handlers {
         ) -> Result<Response> {
             let $pn = s.clock.now();
             let ($pv, $ps, $pc) = (body.value, body.source, s.catalogue.as_ref());
-            Ok(ok(to_value(&s.write(|$pdb| $update)?)))
+            Ok(ok(to_value(&s.write_async(|$pdb| $update).await?)))
         }
         async fn $put(
             State(s): AppState,
@@ -114,10 +114,10 @@ macro_rules! entity_handlers {
         ) -> Result<Response> {
             let $un = s.clock.now();
             let ($uv, $us, $uc) = (body.value, body.source, s.catalogue.as_ref());
-            Ok(ok(to_value(&s.write(|$udb| $upsert)?)))
+            Ok(ok(to_value(&s.write_async(|$udb| $upsert).await?)))
         }
         async fn $delete(State(s): AppState, Path($dk): Path<String>) -> Result<Response> {
-            s.write(|$ddb| $remove)?;
+            s.write_async(|$ddb| $remove).await?;
             Ok(no_content())
         }
     };
@@ -187,9 +187,10 @@ async fn create_service_route(
     body: Input,
 ) -> Result<Response> {
     let now = s.clock.now();
-    Ok(created(to_value(&s.write(|db| {
-        db.insert_route(body.value, body.source, now, Some(&key))
-    })?)))
+    Ok(created(to_value(
+        &s.write_async(|db| db.insert_route(body.value, body.source, now, Some(&key)))
+            .await?,
+    )))
 }
 
 async fn get_route_service(State(s): AppState, Path(key): Path<String>) -> Result<Response> {
@@ -227,15 +228,17 @@ macro_rules! scoped_plugin_handlers {
         ) -> Result<Response> {
             let now = s.clock.now();
             let catalogue = s.catalogue.as_ref();
-            let plugin = s.write(|db| {
-                db.insert_plugin(
-                    body.value,
-                    body.source,
-                    now,
-                    Some(($endpoint, &key)),
-                    catalogue,
-                )
-            })?;
+            let plugin = s
+                .write_async(|db| {
+                    db.insert_plugin(
+                        body.value,
+                        body.source,
+                        now,
+                        Some(($endpoint, &key)),
+                        catalogue,
+                    )
+                })
+                .await?;
             Ok(created(to_value(&plugin)))
         }
     };
