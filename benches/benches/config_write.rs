@@ -126,6 +126,20 @@ fn config_write(c: &mut Criterion) {
             });
         },
     );
+    group.bench_function("Db::insert_consumer alone (100k consumers)", |b| {
+        b.iter_batched(
+            || big.clone(),
+            |mut db| db.insert_consumer(json!({"username": "alone"}), Source::Json, 1),
+            BatchSize::SmallInput,
+        );
+    });
+    let base = Snapshot::compile(&big, &catalogue).expect("compile");
+    let mut next = big.clone();
+    next.insert_consumer(json!({"username": "one-more"}), Source::Json, 1)
+        .expect("insert");
+    group.bench_function("Snapshot::update after one consumer insert", |b| {
+        b.iter(|| base.update(black_box(&next), &catalogue).expect("update"));
+    });
     group.bench_function("Snapshot::compile (100k consumers, 10k routes)", |b| {
         b.iter(|| Snapshot::compile(black_box(&big), &catalogue).expect("compile"));
     });

@@ -3,9 +3,10 @@
 //! without locking.
 //!
 //! A write never stalls traffic: the entity tables are persistent maps, so a write copies only
-//! what it changes; the snapshot is patched from the previous one ([`Snapshot::update`]) on a
-//! blocking thread when the write comes from an async handler ([`Shared::write_async`]); the
-//! proxy keeps serving the old snapshot until the new one is swapped in. Readers of the
+//! what it changes; the snapshot is patched from the previous one ([`Snapshot::update`]), off the
+//! async workers' task queues when the write comes from an async handler
+//! ([`Shared::write_async`]); the proxy keeps serving the old snapshot until the new one is
+//! swapped in. Readers of the
 //! entities (Admin API GETs) see the last committed version and never wait for a writer.
 
 use std::sync::Arc;
@@ -87,25 +88,21 @@ impl Shared {
     }
 
     /// [`Shared::write`] for async handlers: waits for its turn without blocking the worker,
-    /// runs `f` (a change to persistent tables: cheap), then updates the snapshot on a blocking
-    /// thread while the proxy keeps serving the current one. Once `f` succeeded the write
+    /// then applies `f` and updates the snapshot with the worker handed over to the runtime
+    /// (`block_in_place`), so the proxy's tasks move to other threads and keep being served by
+    /// the current snapshot until the new one is swapped in. Once its turn came the write
     /// completes even if the caller stops waiting.
     pub async fn write_async<T>(
-        self: &Arc<Self>,
+        &self,
         f: impl FnOnce(&mut Db) -> Result<T, DbError>,
     ) -> Result<T, DbError> {
         let guard = Arc::clone(&self.writer).lock_owned().await;
-        let mut next = Db::clone(&self.db.load());
-        let out = f(&mut next)?;
-        let this = Arc::clone(self);
-        match tokio::task::spawn_blocking(move || this.commit(next, guard)).await {
-            Ok(done) => done.map(|()| out),
-            // The build panicked: fail the handler as a synchronous write would have.
-            Err(e) => std::panic::resume_unwind(
-                e.try_into_panic()
-                    .unwrap_or_else(|e| Box::new(format!("configuration update: {e}"))),
-            ),
-        }
+        off_worker(|| {
+            let mut next = Db::clone(&self.db.load());
+            let out = f(&mut next)?;
+            self.commit(next, guard)?;
+            Ok(out)
+        })
     }
 
     /// Builds the snapshot of `next` from the current one and makes both current; the writer
@@ -131,12 +128,22 @@ impl Shared {
     }
 
     /// [`Shared::replace`] for async handlers.
-    pub async fn replace_async(self: &Arc<Self>, next: Db) -> Result<(), DbError> {
+    pub async fn replace_async(&self, next: Db) -> Result<(), DbError> {
         self.write_async(|db| {
             *db = next;
             Ok(())
         })
         .await
+    }
+}
+
+/// Runs `work` with the current worker handed over to the runtime when it has others to move
+/// its tasks to (multi-threaded runtime); inline otherwise (tests on a current-thread runtime).
+fn off_worker<T>(work: impl FnOnce() -> T) -> T {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(RuntimeFlavor::MultiThread) => tokio::task::block_in_place(work),
+        _ => work(),
     }
 }
 
