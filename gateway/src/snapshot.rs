@@ -9,7 +9,7 @@
 //! (which skips what the two versions share); the router and the plugin chains are rebuilt only
 //! when routes, services or plugins changed, and reused otherwise.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use imbl::HashMap as PersistentMap;
@@ -216,7 +216,7 @@ pub struct CompiledRoute {
 /// The immutable running configuration.
 pub struct Snapshot {
     pub router: Arc<Router>,
-    pub routes: Arc<Vec<CompiledRoute>>,
+    pub routes: Arc<Vec<Arc<CompiledRoute>>>,
     consumers: ConsumerIndex,
     /// Plugin-owned tables by name, each indexed by its lookup field.
     credentials: HashMap<&'static str, CredentialIndex>,
@@ -246,13 +246,35 @@ impl Snapshot {
     /// [`Snapshot::compile`] does). Equal to `Snapshot::compile(db)`.
     pub fn update(&self, db: &Db, catalogue: &Catalogue) -> Result<Self, SchemaViolation> {
         let old = &self.source;
-        let (router, routes) = if old.routes.ptr_eq(&db.routes)
-            && old.services.ptr_eq(&db.services)
-            && old.plugins.ptr_eq(&db.plugins)
-        {
+        // A compiled route depends on the route, its service and the plugins only.
+        let same_rest = old.services.ptr_eq(&db.services) && old.plugins.ptr_eq(&db.plugins);
+        let (router, routes) = if same_rest && old.routes.ptr_eq(&db.routes) {
             (Arc::clone(&self.router), Arc::clone(&self.routes))
         } else {
-            let routes = compile_routes(db, catalogue)?;
+            let changed: HashSet<&str> = if same_rest {
+                old.routes
+                    .diff(&db.routes)
+                    .map(|d| match d {
+                        DiffItem::Add(id, _)
+                        | DiffItem::Update { new: (id, _), .. }
+                        | DiffItem::Remove(id, _) => id.as_str(),
+                    })
+                    .collect()
+            } else {
+                HashSet::new()
+            };
+            // `self.routes` is in id order, as the table it came from.
+            let reuse = |r: &Route| {
+                if !same_rest || changed.contains(r.id.as_str()) {
+                    return None;
+                }
+                let at = self
+                    .routes
+                    .binary_search_by(|c| c.id.as_ref().cmp(r.id.as_str()))
+                    .ok()?;
+                Some(Arc::clone(&self.routes[at]))
+            };
+            let routes = compile_routes(db, catalogue, reuse)?;
             let router = Router::new(routes.iter().map(|r| r.route.as_ref()));
             (Arc::new(router), Arc::new(routes))
         };
@@ -317,8 +339,13 @@ impl Snapshot {
     }
 }
 
-/// Every route with its service and plugin chain, in id order.
-fn compile_routes(db: &Db, catalogue: &Catalogue) -> Result<Vec<CompiledRoute>, SchemaViolation> {
+/// Every route with its service and plugin chain, in id order; `reuse` gives the compiled form
+/// of a route that did not change, if any.
+fn compile_routes(
+    db: &Db,
+    catalogue: &Catalogue,
+    reuse: impl Fn(&Route) -> Option<Arc<CompiledRoute>>,
+) -> Result<Vec<Arc<CompiledRoute>>, SchemaViolation> {
     // Every enabled plugin, as built when it was written.
     struct Built {
         route: Option<String>,
@@ -378,6 +405,10 @@ fn compile_routes(db: &Db, catalogue: &Catalogue) -> Result<Vec<CompiledRoute>, 
 
     let mut routes = Vec::new();
     for route in db.routes.values() {
+        if let Some(compiled) = reuse(route) {
+            routes.push(compiled);
+            continue;
+        }
         let service = route
             .service
             .as_ref()
@@ -409,13 +440,13 @@ fn compile_routes(db: &Db, catalogue: &Catalogue) -> Result<Vec<CompiledRoute>, 
                 by_consumer,
             });
         }
-        routes.push(CompiledRoute {
+        routes.push(Arc::new(CompiledRoute {
             route: Arc::new(route.clone()),
             id: Arc::from(route.id.as_str()),
             service: service.map(|s| Arc::new(s.clone())),
             service_id: service.map(|s| Arc::from(s.id.as_str())),
             chain,
-        });
+        }));
     }
     Ok(routes)
 }

@@ -49,11 +49,8 @@ fn view(s: &Snapshot) -> String {
         .routes
         .iter()
         .map(|r| {
-            format!(
-                "{}:{:?}",
-                r.id,
-                r.chain.iter().map(|l| l.name).collect::<Vec<_>>()
-            )
+            let chain: Vec<&str> = r.chain.iter().map(|l| l.name).collect();
+            format!("{}:{:?}:{chain:?}", r.id, r.route.paths)
         })
         .collect();
     format!("{consumers:?}\n{names:?}\n{keys:?}\n{routes:?}")
@@ -119,8 +116,35 @@ fn an_update_equals_a_compile_from_scratch() {
             .is_none()
     );
 
+    gw.write(|db| {
+        db.insert_route(
+            json!({"name": "r2", "paths": ["/two"]}),
+            Source::Json,
+            1,
+            Some("s"),
+        )
+    })
+    .unwrap();
+    let r = |gw: &crate::state::Shared, name: &str| {
+        let snap = gw.snapshot.load();
+        let id = gw.read(|db| db.route(name).map(|r| r.id.clone())).unwrap();
+        snap.routes
+            .iter()
+            .find(|c| *c.id == *id)
+            .map(Arc::clone)
+            .unwrap()
+    };
+    let kept = r(&gw, "r");
+    gw.write(|db| db.update_route("r2", json!({"paths": ["/2"]}), Source::Json, 1))
+        .unwrap();
+    assert!(
+        Arc::ptr_eq(&kept, &r(&gw, "r")),
+        "an unchanged route is reused"
+    );
+    assert_eq!(view(&gw.snapshot.load()), view(&full(&gw)));
     gw.write(|db| db.update_route("r", json!({"paths": ["/other"]}), Source::Json, 1))
         .unwrap();
+    assert!(!Arc::ptr_eq(&kept, &r(&gw, "r")));
     assert!(!Arc::ptr_eq(&routes_before, &gw.snapshot.load().routes));
     assert_eq!(view(&gw.snapshot.load()), view(&full(&gw)));
 }
