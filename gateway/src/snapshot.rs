@@ -263,16 +263,12 @@ impl Snapshot {
             } else {
                 HashSet::new()
             };
-            // `self.routes` is in id order, as the table it came from.
+            // `self.routes` and `db.routes` are both in id order: walk them together.
+            let mut old_routes = self.routes.iter().peekable();
             let reuse = |r: &Route| {
-                if !same_rest || changed.contains(r.id.as_str()) {
-                    return None;
-                }
-                let at = self
-                    .routes
-                    .binary_search_by(|c| c.id.as_ref().cmp(r.id.as_str()))
-                    .ok()?;
-                Some(Arc::clone(&self.routes[at]))
+                while old_routes.next_if(|c| *c.id < *r.id).is_some() {}
+                let c = old_routes.next_if(|c| *c.id == *r.id)?;
+                (same_rest && !changed.contains(r.id.as_str())).then(|| Arc::clone(c))
             };
             let routes = compile_routes(db, catalogue, reuse)?;
             let router = Router::new(routes.iter().map(|r| r.route.as_ref()));
@@ -344,7 +340,7 @@ impl Snapshot {
 fn compile_routes(
     db: &Db,
     catalogue: &Catalogue,
-    reuse: impl Fn(&Route) -> Option<Arc<CompiledRoute>>,
+    mut reuse: impl FnMut(&Route) -> Option<Arc<CompiledRoute>>,
 ) -> Result<Vec<Arc<CompiledRoute>>, SchemaViolation> {
     // Every enabled plugin, as built when it was written.
     struct Built {
