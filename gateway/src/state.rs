@@ -1,10 +1,19 @@
-//! State shared by the proxy and the Admin API: the entity store (written under a lock by the
-//! Admin API only) and the compiled snapshot the proxy reads without locking.
+//! State shared by the proxy and the Admin API: the entities (changed by the Admin API and the
+//! declarative loader only, one write at a time) and the compiled snapshot the proxy reads
+//! without locking.
+//!
+//! A write never stalls traffic: the entity tables are persistent maps, so a write copies only
+//! what it changes; the snapshot is patched from the previous one ([`Snapshot::update`]), off the
+//! async workers' task queues when the write comes from an async handler
+//! ([`Shared::write_async`]); the proxy keeps serving the old snapshot until the new one is
+//! swapped in. Readers of the
+//! entities (Admin API GETs) see the last committed version and never wait for a writer.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
+use tokio::sync::{Mutex, OwnedMutexGuard};
 
 use crate::clock::Clock;
 use crate::model::{Db, DbError};
@@ -16,8 +25,10 @@ use crate::snapshot::Snapshot;
 pub struct Shared {
     /// The running configuration.
     pub snapshot: ArcSwap<Snapshot>,
-    /// The entities; only [`Shared::write`] changes them.
-    db: Mutex<Db>,
+    /// The committed entities; only a write swaps them.
+    db: ArcSwap<Db>,
+    /// Held by the one write in progress, so writes apply one after the other.
+    writer: Arc<Mutex<()>>,
     pub clock: Clock,
     /// The plugins every write is checked against and every instance is built by.
     pub catalogue: Arc<Catalogue>,
@@ -33,7 +44,8 @@ impl Shared {
         let deps = catalogue.deps().clone();
         Ok(Arc::new(Self {
             snapshot: ArcSwap::from_pointee(snapshot),
-            db: Mutex::new(db),
+            db: ArcSwap::from_pointee(db),
+            writer: Arc::new(Mutex::new(())),
             clock,
             catalogue,
             deps,
@@ -52,28 +64,59 @@ impl Shared {
         self.requests.load(Ordering::Relaxed)
     }
 
-    /// Reads the entities.
+    /// Reads the last committed entities; never waits for a write in progress.
     pub fn read<T>(&self, f: impl FnOnce(&Db) -> T) -> T {
-        let db = self
-            .db
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        f(&db)
+        f(&self.db.load())
     }
 
     /// Applies a change to a copy of the entities; when it succeeds and compiles, the copy
     /// becomes current and the new snapshot is swapped in. On error nothing changes.
+    ///
+    /// Blocks the calling thread while another write runs and while the snapshot is updated:
+    /// for tests, benches and startup. Async handlers use [`Shared::write_async`].
     pub fn write<T>(&self, f: impl FnOnce(&mut Db) -> Result<T, DbError>) -> Result<T, DbError> {
-        let mut db = self
-            .db
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let mut next = db.clone();
+        let guard = loop {
+            match Arc::clone(&self.writer).try_lock_owned() {
+                Ok(guard) => break guard,
+                Err(_) => std::thread::yield_now(),
+            }
+        };
+        let mut next = Db::clone(&self.db.load());
         let out = f(&mut next)?;
-        let snapshot = Snapshot::compile(&next, &self.catalogue).map_err(DbError::Schema)?;
-        *db = next;
-        self.snapshot.store(Arc::new(snapshot));
+        self.commit(next, guard)?;
         Ok(out)
+    }
+
+    /// [`Shared::write`] for async handlers: waits for its turn without blocking the worker,
+    /// then applies `f` and updates the snapshot with the worker handed over to the runtime
+    /// (`block_in_place`), so the proxy's tasks move to other threads and keep being served by
+    /// the current snapshot until the new one is swapped in. Once its turn came the write
+    /// completes even if the caller stops waiting.
+    pub async fn write_async<T>(
+        &self,
+        f: impl FnOnce(&mut Db) -> Result<T, DbError>,
+    ) -> Result<T, DbError> {
+        let guard = Arc::clone(&self.writer).lock_owned().await;
+        off_worker(|| {
+            let mut next = Db::clone(&self.db.load());
+            let out = f(&mut next)?;
+            self.commit(next, guard)?;
+            Ok(out)
+        })
+    }
+
+    /// Builds the snapshot of `next` from the current one and makes both current; the writer
+    /// lock is held until then.
+    fn commit(&self, next: Db, guard: OwnedMutexGuard<()>) -> Result<(), DbError> {
+        let snapshot = self
+            .snapshot
+            .load()
+            .update(&next, &self.catalogue)
+            .map_err(DbError::Schema)?;
+        self.db.store(Arc::new(next));
+        self.snapshot.store(Arc::new(snapshot));
+        drop(guard);
+        Ok(())
     }
 
     /// Replaces all entities at once (declarative `POST /config`).
@@ -82,6 +125,25 @@ impl Shared {
             *db = next;
             Ok(())
         })
+    }
+
+    /// [`Shared::replace`] for async handlers.
+    pub async fn replace_async(&self, next: Db) -> Result<(), DbError> {
+        self.write_async(|db| {
+            *db = next;
+            Ok(())
+        })
+        .await
+    }
+}
+
+/// Runs `work` with the current worker handed over to the runtime when it has others to move
+/// its tasks to (multi-threaded runtime); inline otherwise (tests on a current-thread runtime).
+fn off_worker<T>(work: impl FnOnce() -> T) -> T {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(RuntimeFlavor::MultiThread) => tokio::task::block_in_place(work),
+        _ => work(),
     }
 }
 

@@ -117,9 +117,12 @@ async fn create(
     body: Input,
 ) -> Result<Response> {
     let now = s.clock.now();
-    Ok(created(to_value(&s.write(|db| {
-        db.insert_credential(entity, body.value, body.source, now, consumer.as_deref())
-    })?)))
+    Ok(created(to_value(
+        &s.write_async(|db| {
+            db.insert_credential(entity, body.value, body.source, now, consumer.as_deref())
+        })
+        .await?,
+    )))
 }
 
 async fn get_one(
@@ -139,16 +142,19 @@ async fn patch(
     body: Input,
 ) -> Result<Response> {
     let now = s.clock.now();
-    Ok(ok(to_value(&s.write(|db| {
-        db.update_credential(
-            entity,
-            &k,
-            consumer.as_deref(),
-            body.value,
-            body.source,
-            now,
-        )
-    })?)))
+    Ok(ok(to_value(
+        &s.write_async(|db| {
+            db.update_credential(
+                entity,
+                &k,
+                consumer.as_deref(),
+                body.value,
+                body.source,
+                now,
+            )
+        })
+        .await?,
+    )))
 }
 
 async fn put(
@@ -159,16 +165,19 @@ async fn put(
     body: Input,
 ) -> Result<Response> {
     let now = s.clock.now();
-    Ok(ok(to_value(&s.write(|db| {
-        db.upsert_credential(
-            entity,
-            &k,
-            consumer.as_deref(),
-            body.value,
-            body.source,
-            now,
-        )
-    })?)))
+    Ok(ok(to_value(
+        &s.write_async(|db| {
+            db.upsert_credential(
+                entity,
+                &k,
+                consumer.as_deref(),
+                body.value,
+                body.source,
+                now,
+            )
+        })
+        .await?,
+    )))
 }
 
 async fn delete(
@@ -177,7 +186,8 @@ async fn delete(
     consumer: Option<String>,
     k: String,
 ) -> Result<Response> {
-    s.write(|db| db.delete_credential(entity, &k, consumer.as_deref()))?;
+    s.write_async(|db| db.delete_credential(entity, &k, consumer.as_deref()))
+        .await?;
     Ok(no_content())
 }
 

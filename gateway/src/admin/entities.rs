@@ -94,7 +94,7 @@ macro_rules! entity_handlers {
         async fn $create(State(s): AppState, body: Input) -> Result<Response> {
             let $cn = s.clock.now();
             let ($cv, $cs, $cc) = (body.value, body.source, s.catalogue.as_ref());
-            Ok(created(to_value(&s.write(|$cdb| $insert)?)))
+            Ok(created(to_value(&s.write_async(|$cdb| $insert).await?)))
         }
         async fn $get(State(s): AppState, AdminPath(key): AdminPath<String>) -> Result<Response> {
             s.read(|db| found(db.$find(&key)))
@@ -106,7 +106,7 @@ macro_rules! entity_handlers {
         ) -> Result<Response> {
             let $pn = s.clock.now();
             let ($pv, $ps, $pc) = (body.value, body.source, s.catalogue.as_ref());
-            Ok(ok(to_value(&s.write(|$pdb| $update)?)))
+            Ok(ok(to_value(&s.write_async(|$pdb| $update).await?)))
         }
         async fn $put(
             State(s): AppState,
@@ -115,13 +115,13 @@ macro_rules! entity_handlers {
         ) -> Result<Response> {
             let $un = s.clock.now();
             let ($uv, $us, $uc) = (body.value, body.source, s.catalogue.as_ref());
-            Ok(ok(to_value(&s.write(|$udb| $upsert)?)))
+            Ok(ok(to_value(&s.write_async(|$udb| $upsert).await?)))
         }
         async fn $delete(
             State(s): AppState,
             AdminPath($dk): AdminPath<String>,
         ) -> Result<Response> {
-            s.write(|$ddb| $remove)?;
+            s.write_async(|$ddb| $remove).await?;
             Ok(no_content())
         }
     };
@@ -191,9 +191,10 @@ async fn create_service_route(
     body: Input,
 ) -> Result<Response> {
     let now = s.clock.now();
-    Ok(created(to_value(&s.write(|db| {
-        db.insert_route(body.value, body.source, now, Some(&key))
-    })?)))
+    Ok(created(to_value(
+        &s.write_async(|db| db.insert_route(body.value, body.source, now, Some(&key)))
+            .await?,
+    )))
 }
 
 async fn get_route_service(
@@ -234,15 +235,17 @@ macro_rules! scoped_plugin_handlers {
         ) -> Result<Response> {
             let now = s.clock.now();
             let catalogue = s.catalogue.as_ref();
-            let plugin = s.write(|db| {
-                db.insert_plugin(
-                    body.value,
-                    body.source,
-                    now,
-                    Some(($endpoint, &key)),
-                    catalogue,
-                )
-            })?;
+            let plugin = s
+                .write_async(|db| {
+                    db.insert_plugin(
+                        body.value,
+                        body.source,
+                        now,
+                        Some(($endpoint, &key)),
+                        catalogue,
+                    )
+                })
+                .await?;
             Ok(created(to_value(&plugin)))
         }
     };

@@ -96,7 +96,7 @@ async fn post_config(State(s): AppState, req: Request) -> Result<Response> {
     let now = s.clock.now();
     let db = crate::declarative::parse_bytes(&bytes, "request body", now, s.catalogue.as_ref())
         .map_err(|e| AdminError::BadRequest(e.to_string()))?;
-    s.replace(db)?;
+    s.replace_async(db).await?;
     Ok(created(s.read(|db| {
         crate::declarative::export(db, s.catalogue.as_ref())
     })))

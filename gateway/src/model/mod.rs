@@ -12,7 +12,7 @@ mod db;
 mod entities;
 
 pub use catalogue::{CheckedConfig, Compiled, PluginCatalogue, PluginEntity};
-pub use db::{Credential, CredentialTable, Db, DbError, Endpoint};
+pub use db::{Credential, CredentialTable, Db, DbError, Endpoint, Table};
 pub use entities::{Consumer, ForeignKey, Plugin, Route, Service};
 
 /// Kong's message for an `id` that is not a UUID.

@@ -53,3 +53,41 @@ fn a_write_rebuilds_only_the_plugin_it_changes() {
     let stored = gw.read(|db| db.plugin("stop").map(|p| p.config["status_code"].clone()));
     assert_eq!(stored, Some(json!(418)));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn async_writes_apply_one_at_a_time_and_all_land() {
+    let gw = shared(DOC);
+    let writers = (0..4).map(|w| {
+        let gw = Arc::clone(&gw);
+        tokio::spawn(async move {
+            for n in 0..10 {
+                gw.write_async(|db| {
+                    db.insert_consumer(json!({"username": format!("u{w}-{n}")}), Source::Json, 1)
+                })
+                .await
+                .unwrap();
+            }
+        })
+    });
+    for w in writers.collect::<Vec<_>>() {
+        w.await.unwrap();
+    }
+    assert_eq!(gw.read(|db| db.consumers.len()), 40);
+    let snapshot = gw.snapshot.load();
+    assert!((0..4).all(|w| snapshot.consumer_by_username(&format!("u{w}-9")).is_some()));
+}
+
+#[tokio::test]
+async fn a_failed_async_write_changes_nothing() {
+    let gw = shared(DOC);
+    let before = Arc::clone(&gw.snapshot.load());
+    let err = gw
+        .write_async(|db| {
+            db.insert_consumer(json!({"username": "x"}), Source::Json, 1)?;
+            db.insert_consumer(json!({"username": "x"}), Source::Json, 1)
+        })
+        .await;
+    assert!(err.is_err());
+    assert!(gw.read(|db| db.consumer("x").is_none()));
+    assert!(Arc::ptr_eq(&before, &gw.snapshot.load()));
+}

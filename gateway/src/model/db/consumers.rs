@@ -3,7 +3,9 @@
 
 use serde_json::Value;
 
-use super::{Db, DbError, check_new_id, check_unique, find, merge, set_key, stamp, to_value};
+use super::{
+    Db, DbError, check_new_id, check_unique, find, merge, retain, set_key, stamp, to_value,
+};
 use crate::model::Consumer;
 use crate::schema::Source;
 
@@ -96,10 +98,11 @@ impl Db {
             return Ok(());
         };
         for table in self.credentials.values_mut() {
-            table.rows.retain(|_, c| c.consumer_id != id);
+            retain(&mut table.rows, |c| c.consumer_id != id);
         }
-        self.plugins
-            .retain(|_, p| p.consumer.as_ref().is_none_or(|fk| fk.id != id));
+        retain(&mut self.plugins, |p| {
+            p.consumer.as_ref().is_none_or(|fk| fk.id != id)
+        });
         self.consumers.remove(&id);
         Ok(())
     }

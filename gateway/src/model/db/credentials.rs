@@ -3,13 +3,12 @@
 //! delete), `id` and `created_at`, the descriptor's unique fields and endpoint key. The
 //! descriptor's own schema check fills the rest.
 
-use std::collections::BTreeMap;
-
 use serde::{Serialize, Serializer};
 use serde_json::{Value, json};
 
 use super::{
-    Db, DbError, check_new_id, check_unique, id_of, merge, resolve, set_field, set_key, stamp,
+    Db, DbError, Table, check_new_id, check_unique, id_of, merge, resolve, set_field, set_key,
+    stamp,
 };
 use crate::model::checks::integer_of;
 use crate::model::{ForeignKey, PluginEntity};
@@ -43,7 +42,7 @@ impl Serialize for Credential {
 pub struct CredentialTable {
     pub schema: &'static PluginEntity,
     /// Rows by id.
-    pub rows: BTreeMap<String, Credential>,
+    pub rows: Table<Credential>,
 }
 
 impl CredentialTable {
@@ -195,7 +194,7 @@ impl Db {
             .entry(schema.table)
             .or_insert_with(|| CredentialTable {
                 schema,
-                rows: BTreeMap::new(),
+                rows: Table::new(),
             });
         for field in schema.unique {
             check_unique(&table.rows, &cred.id, field, cred.field(field), |c| {

@@ -11,6 +11,8 @@ mod services;
 
 use std::collections::BTreeMap;
 
+use imbl::OrdMap;
+
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -57,13 +59,18 @@ impl From<SchemaViolation> for DbError {
     }
 }
 
+/// One table: rows by id, in id order. A persistent map, so cloning a [`Db`] costs nothing and a
+/// write copies only the path to the rows it changes; the snapshot diffs two versions by
+/// skipping what they share.
+pub type Table<T> = OrdMap<String, T>;
+
 /// All entities of one gateway, keyed by id.
 #[derive(Debug, Clone, Default)]
 pub struct Db {
-    pub services: BTreeMap<String, Service>,
-    pub routes: BTreeMap<String, Route>,
-    pub consumers: BTreeMap<String, Consumer>,
-    pub plugins: BTreeMap<String, Plugin>,
+    pub services: Table<Service>,
+    pub routes: Table<Route>,
+    pub consumers: Table<Consumer>,
+    pub plugins: Table<Plugin>,
     /// Plugin-owned entities (`keyauth_credentials`, …), by table name.
     pub credentials: BTreeMap<&'static str, CredentialTable>,
 }
@@ -121,24 +128,32 @@ impl Row for Plugin {
 }
 
 /// Kong's `{id}`-or-endpoint-key rule: the row with this id, else the one with this endpoint key.
-fn find<'a, T: Row>(rows: &'a BTreeMap<String, T>, key: &str) -> Option<&'a T> {
+fn find<'a, T: Row>(rows: &'a Table<T>, key: &str) -> Option<&'a T> {
     rows.get(key)
         .or_else(|| rows.values().find(|e| e.endpoint_key() == Some(key)))
 }
 
 /// The one foreign-key resolver: points `fk` (given by id, name or username) at the row's id, or
 /// fails with Kong's `does not reference an existing '<table>' entity`.
-fn resolve<T: Row>(
-    rows: &BTreeMap<String, T>,
-    field: &str,
-    fk: &mut ForeignKey,
-) -> Result<(), DbError> {
+fn resolve<T: Row>(rows: &Table<T>, field: &str, fk: &mut ForeignKey) -> Result<(), DbError> {
     match find(rows, fk.lookup.as_deref().unwrap_or(&fk.id)) {
         Some(row) => {
             *fk = ForeignKey::id(row.id());
             Ok(())
         }
         None => Err(fk_missing::<T>(field, fk)),
+    }
+}
+
+/// Removes the rows `keep` refuses (cascading deletes).
+fn retain<T: Clone>(rows: &mut Table<T>, keep: impl Fn(&T) -> bool) {
+    let gone: Vec<String> = rows
+        .iter()
+        .filter(|(_, row)| !keep(row))
+        .map(|(id, _)| id.clone())
+        .collect();
+    for id in gone {
+        rows.remove(&id);
     }
 }
 
@@ -159,7 +174,7 @@ fn fk_missing<T: Row>(field: &str, fk: &ForeignKey) -> DbError {
 }
 
 /// The id of the row `key` names, when it exists.
-fn id_of<T: Row>(rows: &BTreeMap<String, T>, key: &str) -> Option<String> {
+fn id_of<T: Row>(rows: &Table<T>, key: &str) -> Option<String> {
     find(rows, key).map(|r| r.id().to_owned())
 }
 
@@ -174,7 +189,7 @@ fn unique(field: &str, value: &str) -> DbError {
 
 /// Fails when another row than `id` already has `value` in `field`.
 fn check_unique<T>(
-    rows: &BTreeMap<String, T>,
+    rows: &Table<T>,
     id: &str,
     field: &str,
     value: Option<&str>,
@@ -193,7 +208,7 @@ fn check_unique<T>(
 }
 
 /// A new row may not take an id in use.
-fn check_new_id<T>(rows: &BTreeMap<String, T>, id: &str, replacing: bool) -> Result<(), DbError> {
+fn check_new_id<T>(rows: &Table<T>, id: &str, replacing: bool) -> Result<(), DbError> {
     if !replacing && rows.contains_key(id) {
         return Err(unique("id", id));
     }

@@ -4,8 +4,8 @@
 use serde_json::{Value, json};
 
 use super::{
-    Db, DbError, check_new_id, check_unique, find, id_of, merge, resolve, set_field, set_key,
-    stamp, to_value,
+    Db, DbError, check_new_id, check_unique, find, id_of, merge, resolve, retain, set_field,
+    set_key, stamp, to_value,
 };
 use crate::model::Route;
 use crate::schema::Source;
@@ -94,8 +94,9 @@ impl Db {
         let Some(id) = self.route(key).map(|r| r.id.clone()) else {
             return Ok(());
         };
-        self.plugins
-            .retain(|_, p| p.route.as_ref().is_none_or(|fk| fk.id != id));
+        retain(&mut self.plugins, |p| {
+            p.route.as_ref().is_none_or(|fk| fk.id != id)
+        });
         self.routes.remove(&id);
         Ok(())
     }

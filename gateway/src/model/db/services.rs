@@ -3,7 +3,9 @@
 
 use serde_json::Value;
 
-use super::{Db, DbError, check_new_id, check_unique, find, merge, set_key, stamp, to_value};
+use super::{
+    Db, DbError, check_new_id, check_unique, find, merge, retain, set_key, stamp, to_value,
+};
 use crate::model::Service;
 use crate::schema::{SchemaViolation, Source};
 
@@ -103,8 +105,9 @@ impl Db {
                 message: "an existing 'routes' entity references this 'services' entity".to_owned(),
             });
         }
-        self.plugins
-            .retain(|_, p| p.service.as_ref().is_none_or(|fk| fk.id != id));
+        retain(&mut self.plugins, |p| {
+            p.service.as_ref().is_none_or(|fk| fk.id != id)
+        });
         self.services.remove(&id);
         Ok(())
     }
