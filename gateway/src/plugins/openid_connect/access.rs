@@ -179,10 +179,10 @@ async fn authorized(
         ctx.request.headers.remove(AUTHORIZATION);
     }
     if let Some((name, scheme)) = &plugin.upstream_header {
-        let token = &login.tokens.access_token;
+        let token: &str = &login.tokens.access_token;
         let value = match scheme {
             Some(scheme) => format!("{scheme} {token}"),
-            None => token.clone(),
+            None => token.to_owned(),
         };
         ctx.set_upstream_header(name.clone(), Some(&value));
     }

@@ -3,6 +3,7 @@
 //! results are cached in the shared [`Registry`](super::Registry) (so a config change keeps them),
 //! bounded, keyed by a hash of who asked and the token.
 
+use crate::redacted::Redacted;
 use std::sync::Arc;
 
 use serde_json::{Map, Value};
@@ -81,7 +82,7 @@ pub(super) async fn bearer(
                 return Ok(Login {
                     method: AuthMethod::Bearer,
                     tokens: Tokens {
-                        access_token: token.to_owned(),
+                        access_token: Redacted(token.to_owned()),
                         expires_at: jwt::time_claim(&claims, "exp"),
                         ..Tokens::default()
                     },
@@ -173,7 +174,7 @@ async fn introspection(plugin: &OpenIdConnect, now: u64, token: &str) -> Result<
     Ok(Login {
         method: AuthMethod::Introspection,
         tokens: Tokens {
-            access_token: token.to_owned(),
+            access_token: Redacted(token.to_owned()),
             expires_at: entry.expires_at,
             ..Tokens::default()
         },

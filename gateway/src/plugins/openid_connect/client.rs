@@ -14,6 +14,7 @@ use http::header::{ACCEPT, AUTHORIZATION};
 use serde_json::{Map, Value};
 
 use super::schema::ClientAuth;
+use crate::redacted::Redacted;
 
 /// The largest body read from the identity provider (discovery, JWKS, tokens, introspection).
 pub const MAX_BODY: usize = 1 << 20;
@@ -56,21 +57,11 @@ pub enum CallError {
 
 /// How the gateway authenticates itself (or the client whose credentials a request carried) to the
 /// token and introspection endpoints.
-#[derive(Clone, Copy)]
+#[derive(Debug, Clone, Copy)]
 pub struct Client<'a> {
     pub id: &'a str,
-    pub secret: Option<&'a str>,
+    pub secret: Option<Redacted<&'a str>>,
     pub auth: ClientAuth,
-}
-
-impl std::fmt::Debug for Client<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Client")
-            .field("id", &self.id)
-            .field("secret", &self.secret.map(|_| "REDACTED"))
-            .field("auth", &self.auth)
-            .finish()
-    }
 }
 
 impl Client<'_> {
@@ -80,7 +71,7 @@ impl Client<'_> {
         request: reqwest::RequestBuilder,
         form: &mut Vec<(&'static str, String)>,
     ) -> reqwest::RequestBuilder {
-        match (self.auth, self.secret) {
+        match (self.auth, self.secret.map(Redacted::into_inner)) {
             (ClientAuth::ClientSecretPost, Some(secret)) => {
                 form.push(("client_id", self.id.to_owned()));
                 form.push(("client_secret", secret.to_owned()));
@@ -109,26 +100,13 @@ pub fn basic_authorization(id: &str, secret: &str) -> String {
 }
 
 /// A successful token response (RFC 6749 §5.1).
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenResponse {
-    pub access_token: String,
+    pub access_token: Redacted<String>,
     pub token_type: Option<String>,
     pub expires_in: Option<u64>,
-    pub refresh_token: Option<String>,
-    pub id_token: Option<String>,
-}
-
-impl std::fmt::Debug for TokenResponse {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TokenResponse")
-            .field("token_type", &self.token_type)
-            .field("expires_in", &self.expires_in)
-            .field(
-                "refresh_token",
-                &self.refresh_token.as_ref().map(|_| "REDACTED"),
-            )
-            .finish_non_exhaustive()
-    }
+    pub refresh_token: Option<Redacted<String>>,
+    pub id_token: Option<Redacted<String>>,
 }
 
 /// One call's settings.
@@ -159,11 +137,13 @@ pub async fn token(
         _ => None,
     };
     Ok(TokenResponse {
-        access_token,
+        access_token: Redacted(access_token),
         token_type: text("token_type"),
         expires_in,
-        refresh_token: text("refresh_token").filter(|t| !t.is_empty()),
-        id_token: text("id_token").filter(|t| !t.is_empty()),
+        refresh_token: text("refresh_token")
+            .filter(|t| !t.is_empty())
+            .map(Redacted),
+        id_token: text("id_token").filter(|t| !t.is_empty()).map(Redacted),
     })
 }
 

@@ -8,6 +8,7 @@ use super::client::{self, Call, CallError, Client, ProviderError, TokenResponse}
 use super::jwt;
 use super::login::{Failure, Login, Tokens, identity};
 use super::schema::{AuthMethod, ClientAuth, Config};
+use crate::redacted::Redacted;
 
 /// `grant_type=password` with the configured client; `from_header` says the pair came from
 /// `Authorization: Basic` (which is then not forwarded).
@@ -50,7 +51,7 @@ pub(super) async fn client_credentials(
     };
     let client = Client {
         id: &id,
-        secret: Some(&secret),
+        secret: Some(Redacted(&secret)),
         auth,
     };
     let response = grant(plugin, now, client, form)
@@ -135,7 +136,7 @@ pub(super) fn configured_client(conf: &Config) -> Result<Client<'_>, Failure> {
         .ok_or(Failure::Internal("client_id is not configured"))?;
     Ok(Client {
         id,
-        secret: conf.client_secret(),
+        secret: conf.client_secret().map(Redacted),
         auth: conf.client_auth(),
     })
 }
@@ -172,7 +173,7 @@ pub(super) fn login_from_tokens(
             response
                 .id_token
                 .as_deref()
-                .and_then(jwt::unverified_claims)
+                .and_then(|token| jwt::unverified_claims(token))
         })
         .unwrap_or_default();
     if response

@@ -2,19 +2,20 @@
 //! ([`Failure`]), and who the token's claims say the caller is ([`identity`]). Built in the access
 //! phase by the session, grant and bearer paths; used by [`super::access`].
 
+use crate::redacted::Redacted;
 use serde_json::{Map, Value};
 
 use super::client::ProviderError;
 use super::schema::{AuthMethod, Config};
 use crate::pdk::Exit;
 
-/// The tokens of a login.
+/// The tokens of a login; `Debug` shows none of them.
 #[derive(Debug, Clone, Default)]
 pub(super) struct Tokens {
-    pub(super) access_token: String,
-    pub(super) refresh_token: Option<String>,
+    pub(super) access_token: Redacted<String>,
+    pub(super) refresh_token: Option<Redacted<String>>,
     pub(super) expires_at: Option<u64>,
-    pub(super) id_token: Option<String>,
+    pub(super) id_token: Option<Redacted<String>>,
 }
 
 /// Who the token says the caller is.

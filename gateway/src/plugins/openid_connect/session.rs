@@ -8,6 +8,7 @@
 //! consumer-claim values used for consumer mapping, and the method that logged in. Cookie storage
 //! encrypts it (AES-256-GCM), so tokens never appear in clear on the client.
 
+use crate::redacted::Redacted;
 use http::header::LOCATION;
 use http::{HeaderValue, Method, StatusCode};
 use serde::{Deserialize, Serialize};
@@ -27,14 +28,14 @@ pub const ID_TOKEN_BUDGET: usize = 2900;
 /// What the session cookie stores (see the module docs).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SessionData {
-    pub access_token: String,
+    pub access_token: Redacted<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub refresh_token: Option<String>,
+    pub refresh_token: Option<Redacted<String>>,
     /// Unix seconds (gateway clock) after which the access token is refreshed before use.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub id_token: Option<String>,
+    pub id_token: Option<Redacted<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credential: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

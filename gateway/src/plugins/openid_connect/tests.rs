@@ -1369,3 +1369,33 @@ async fn admin_api_patch_with_repeated_form_fields_builds_the_array() {
     assert_eq!(patched["name"], "openid-connect");
     assert_eq!(patched["config"]["client_id"], json!(["kong"]));
 }
+
+#[test]
+fn tokens_never_print_in_debug_output() {
+    use super::client::TokenResponse;
+    use super::session::SessionData;
+    let response = TokenResponse {
+        access_token: "at-secret-value".to_owned().into(),
+        token_type: Some("Bearer".to_owned()),
+        expires_in: Some(60),
+        refresh_token: Some("rt-secret-value".to_owned().into()),
+        id_token: Some("it-secret-value".to_owned().into()),
+    };
+    let data: SessionData = serde_json::from_value(serde_json::json!({
+        "access_token": "at-secret-value",
+        "refresh_token": "rt-secret-value",
+        "id_token": "it-secret-value",
+        "method": "password"
+    }))
+    .unwrap();
+    for debug in [format!("{response:?}"), format!("{data:?}")] {
+        for secret in ["at-secret-value", "rt-secret-value", "it-secret-value"] {
+            assert!(!debug.contains(secret), "{debug}");
+        }
+    }
+    // The session cookie still stores them as plain strings.
+    assert_eq!(
+        serde_json::to_value(&data).unwrap()["access_token"],
+        "at-secret-value"
+    );
+}
