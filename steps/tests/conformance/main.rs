@@ -44,7 +44,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::{CommandFactory as _, Parser as _, ValueEnum as _};
+use clap::{CommandFactory as _, ValueEnum as _};
 use cucumber::gherkin;
 use cucumber::tag::Ext as _;
 use cucumber::writer::{Coloring, Verbosity};
@@ -254,11 +254,14 @@ async fn main() -> ExitCode {
             .with_writer(std::io::stderr)
             .try_init();
     }
-    let (args, filters) = match libtest::translate(std::env::args_os(), &Opts::command()) {
+    let (args, filters) = match libtest::translate(std::env::args_os(), &command()) {
         Invocation::List => return ExitCode::SUCCESS,
         Invocation::Run { args, filters } => (args, filters),
     };
-    let mut opts = match Opts::try_parse_from(args) {
+    let mut opts = match command()
+        .try_get_matches_from(args)
+        .and_then(|matches| <Opts as clap::FromArgMatches>::from_arg_matches(&matches))
+    {
         Ok(opts) => opts,
         Err(error) => error.exit(),
     };
@@ -425,6 +428,17 @@ async fn main() -> ExitCode {
     }
     line.push_str(&format!(", {not_applicable} not applicable"));
 
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    let workspace = workspace.canonicalize().unwrap_or(workspace);
+    if let Err(error) = report::tidy_junit(&junit_path, &workspace) {
+        eprintln!(
+            "cannot tidy the JUnit report {}: {error}",
+            junit_path.display()
+        );
+    }
     if let Err(error) = report::add_not_applicable_to_junit(&junit_path, &outcomes) {
         eprintln!(
             "cannot add the not-applicable scenarios to {}: {error}",
@@ -458,6 +472,22 @@ async fn main() -> ExitCode {
     } else {
         ExitCode::SUCCESS
     }
+}
+
+/// What `--help` says about this harness (cucumber's own text is about petting a dog).
+const ABOUT: &str = "The conformance harness: Gherkin scenarios of Kong's session-authentication flows \
+(key-auth, session, request-termination, openid-connect), run against the in-process reference gateway or, with \
+--proxy-url/--admin-url, any gateway with Kong's Admin API. Each scenario provisions what it needs through the \
+Admin API (or POST /config) in its own namespace and checks only the proxy's wire behaviour. Writes a JUnit \
+report and a conformance matrix; exits non-zero when a scenario failed, the target is not a Kong Admin API, or \
+nothing ran (unless --allow-empty). Run it as `cargo test --test conformance -- [OPTIONS] [FILTER]`.";
+
+/// The command line: cucumber's options and this harness's, under this harness's name and description.
+fn command() -> clap::Command {
+    Opts::command()
+        .name("conformance")
+        .about(ABOUT)
+        .long_about(ABOUT)
 }
 
 /// `target/conformance/<file>` in the workspace's target directory (wherever `CARGO_TARGET_DIR` puts it).

@@ -228,6 +228,53 @@ pub fn add_not_applicable_to_junit(path: &Path, outcomes: &Outcomes) -> io::Resu
     std::fs::write(path, format!("{}{suite}{}", &xml[..end], &xml[end..]))
 }
 
+/// Makes cucumber's JUnit report readable where it is read: scenario and suite names carry paths relative to
+/// the workspace (`features/key_auth/invalid_key.feature:13:3`, not the absolute path of this checkout), and every
+/// test case has a `classname`, its feature, so CI tools group scenarios by feature.
+pub fn tidy_junit(path: &Path, workspace: &Path) -> io::Result<()> {
+    let xml = std::fs::read_to_string(path)?;
+    let root = workspace.to_string_lossy();
+    let root = root.trim_end_matches('/');
+    let mut xml = xml
+        .replace(&format!("{root}/"), "")
+        .replace(&format!("{}/", root.trim_start_matches('/')), "");
+    let mut out = String::with_capacity(xml.len() + 4096);
+    let mut feature = String::new();
+    while let Some(at) = xml.find('<') {
+        out.push_str(&xml[..at]);
+        xml.replace_range(..at, "");
+        let end = xml.find('>').map_or(xml.len(), |e| e + 1);
+        let tag = &xml[..end];
+        if tag.starts_with("<testsuite ") {
+            feature = attribute(tag, "name")
+                .map(|name| {
+                    let name = name.split(": features/").next().unwrap_or(name);
+                    name.strip_prefix("Feature: ").unwrap_or(name).to_owned()
+                })
+                .unwrap_or_default();
+            out.push_str(tag);
+        } else if tag.starts_with("<testcase ") && attribute(tag, "classname").is_none() {
+            out.push_str(&format!(
+                "<testcase classname=\"{}\" {}",
+                feature,
+                &tag["<testcase ".len()..]
+            ));
+        } else {
+            out.push_str(tag);
+        }
+        xml.replace_range(..end, "");
+    }
+    out.push_str(&xml);
+    std::fs::write(path, out)
+}
+
+/// The raw (still escaped) value of `name="..."` in a start tag.
+fn attribute<'a>(tag: &'a str, name: &str) -> Option<&'a str> {
+    let start = tag.find(&format!(" {name}=\""))? + name.len() + 3;
+    let len = tag[start..].find('"')?;
+    Some(&tag[start..start + len])
+}
+
 fn xml_escape(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
