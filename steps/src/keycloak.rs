@@ -47,7 +47,8 @@ pub enum KeycloakError {
     /// No Docker engine answered the probe.
     #[error(
         "no Docker engine answered ({0}): the Keycloak scenarios need one; run without CONFORMANCE_IDP=keycloak \
-         to use the embedded provider"
+         to use the embedded provider, or point at a provider that is already running with --idp-issuer URL \
+         (and --idp-client-id, --idp-client-secret, --idp-username, --idp-password)"
     )]
     NoDockerEngine(String),
     /// The realm file could not be read or is not a realm export.
@@ -367,11 +368,12 @@ mod tests {
             "{message}"
         );
         assert!(
-            message.ends_with(
+            message.contains(
                 "the Keycloak scenarios need one; run without CONFORMANCE_IDP=keycloak to use the embedded provider"
             ),
             "{message}"
         );
+        assert!(message.contains("--idp-issuer URL"), "{message}");
     }
 
     #[tokio::test]
