@@ -112,17 +112,32 @@ impl Pool {
         limits: Limits,
     ) -> Result<Response<Body>, ProxyError> {
         let mut request = Some(request);
+        // New connections that closed before the request could be written: each counts as a retry, so an
+        // upstream that accepts and hangs up at once ends in a 502, never in a loop. Stale pooled connections
+        // do not count (the pool is finite).
+        let mut refused = 0;
         let (response, conn) = loop {
             let Some(pending) = request.take() else {
                 return Err(ProxyError::Internal(
                     "request lost before sending".to_owned(),
                 ));
             };
-            let mut conn = match self.take(key) {
-                Some(conn) => conn,
-                None => connect(host, port, limits).await?,
+            let (mut conn, fresh) = match self.take(key) {
+                Some(conn) => (conn, false),
+                None => (connect(host, port, limits).await?, true),
+            };
+            let unusable = |refused: &mut u32| {
+                if fresh {
+                    *refused += 1;
+                }
+                *refused > limits.retries
             };
             if conn.sender.ready().await.is_err() {
+                if unusable(&mut refused) {
+                    return Err(ProxyError::Upstream(format!(
+                        "{host}:{port} closed every new connection"
+                    )));
+                }
                 request = Some(pending);
                 continue;
             }
@@ -141,8 +156,8 @@ impl Pool {
                 Ok(response) => break (response, conn),
                 Err(mut failed) => match failed.take_message() {
                     // Not sent (the connection was closed meanwhile): send it on another connection.
-                    Some(unsent) => request = Some(unsent),
-                    None => return Err(sending_failed(&failed.into_error())),
+                    Some(unsent) if !unusable(&mut refused) => request = Some(unsent),
+                    _ => return Err(sending_failed(&failed.into_error())),
                 },
             }
         };

@@ -360,3 +360,17 @@ async fn a_stray_percent_is_nginxs_400() {
         assert_eq!(resp.status(), 400, "{path}");
     }
 }
+
+#[tokio::test]
+async fn an_upstream_that_hangs_up_at_once_is_a_502_not_a_loop() {
+    let (up, accepted) = raw_upstream(|s| async move { drop(s) }).await;
+    let gw = shared(&service_with(&format!("http://{up}"), "    retries: 2\n"));
+    let resp = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        send(&gw, request("GET", "/", &[])),
+    )
+    .await
+    .expect("the proxy must give up, not loop");
+    assert_eq!(resp.status(), 502);
+    assert!(accepted.load(std::sync::atomic::Ordering::SeqCst) <= 3 + 1);
+}
