@@ -8,7 +8,7 @@
 //! property into its nginx configuration (`kong/templates/nginx_kong.lua`), so `KONG_NGINX_HTTP_CLIENT_HEADER_TIMEOUT`
 //! etc. are what a Kong user sets.
 //!
-//! How the timers map onto a connection: every connection is in one [`Phase`]. A new connection, and one
+//! How the timers map onto a connection: every connection is in one `Phase`. A new connection, and one
 //! whose last response has been sent, is *idle*: the first byte of the next request must arrive within
 //! `client_header_timeout` (new) or `keepalive_timeout` (kept alive). From that byte the whole header must
 //! arrive within `client_header_timeout`. While the gateway handles the request nothing is timed here; the

@@ -1,6 +1,7 @@
-//! The proxy listener: match a route, run the plugin chain (access in priority order, configs
-//! chosen after earlier plugins set the consumer), call the upstream or answer with a plugin's
-//! exit, then run every collected plugin's header_filter.
+//! One proxied request, called by the listener for each: nginx's checks ([`checks`]), Kong's path
+//! normalisation, route matching, the plugin chain (access in priority order, configs chosen after
+//! earlier plugins set the consumer), the upstream (`upstream`, `pool`) or a plugin's exit, then
+//! every collected plugin's header_filter.
 
 pub mod checks;
 mod pool;
@@ -56,9 +57,8 @@ pub async fn handle(
     let now = shared.clock.now();
     let (mut parts, body) = req.into_parts();
     if let Err(err) = checks::check(&mut parts) {
-        let id = uuid::Uuid::new_v4().simple().to_string();
         tracing::debug!(%err, "request refused before routing");
-        return exit_response(err.into_exit(&id));
+        return error_response(err);
     }
     // Route on, and forward, the normalised path (Kong's `normalize` + `escape`).
     if !crate::router::escapes_are_valid(parts.uri.path()) {
@@ -70,9 +70,9 @@ pub async fn handle(
         match with_path(&parts.uri, &path) {
             Some(uri) => parts.uri = uri,
             None => {
-                let id = uuid::Uuid::new_v4().simple().to_string();
-                let err = ProxyError::BadRequest("unparsable normalised path".to_owned());
-                return exit_response(err.into_exit(&id));
+                return error_response(ProxyError::BadRequest(
+                    "unparsable normalised path".to_owned(),
+                ));
             }
         }
     }
@@ -85,9 +85,8 @@ pub async fn handle(
         .router
         .find(parts.method.as_str(), host, parts.uri.path())
     else {
-        let id = uuid::Uuid::new_v4().simple().to_string();
         tracing::debug!(method = %parts.method, path = parts.uri.path(), "no route matched");
-        return exit_response(ProxyError::NoRoute.into_exit(&id));
+        return error_response(ProxyError::NoRoute);
     };
     let prefix = found.prefix;
     let compiled = &snapshot.routes[found.route];
