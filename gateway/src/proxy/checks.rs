@@ -3,7 +3,9 @@
 //! * a request line longer than one `large_client_header_buffers` buffer (8k): 414 `URI too long`;
 //! * a header line longer than one buffer, or a header block longer than all four (32k): 400
 //!   `Request header or cookie too large` (nginx's 494);
-//! * more than one `Host` header: 400 `Bad request` (nginx: "client sent duplicate host header").
+//! * more than one `Host` header: 400 `Bad request` (nginx: "client sent duplicate host header");
+//! * a `%` in the path not followed by two hex digits: 400 `Bad request` (`ngx_http_parse_complex_uri`), so
+//!   that a stray `%` cannot pair with digits the normaliser decodes into a new escape.
 //!
 //! And one rule of RFC 9112 §3.2.2: a request in absolute form (`GET http://host/path`) is for the host its
 //! URI names, whatever its `Host` header says; the `Host` header is replaced by the URI's authority before
@@ -43,6 +45,11 @@ pub fn check(parts: &mut Parts) -> Result<(), ProxyError> {
     }
     if total > MAX_HEADER_BLOCK {
         return Err(ProxyError::HeaderTooLarge);
+    }
+    if !crate::router::escapes_are_valid(parts.uri.path()) {
+        return Err(ProxyError::BadRequest(
+            "a % not followed by two hex digits".to_owned(),
+        ));
     }
     if parts.headers.get_all(HOST).iter().nth(1).is_some() {
         return Err(ProxyError::BadRequest("duplicate Host header".to_owned()));

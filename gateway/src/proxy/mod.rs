@@ -61,11 +61,6 @@ pub async fn handle(
         return error_response(err);
     }
     // Route on, and forward, the normalised path (Kong's `normalize` + `escape`).
-    if !crate::router::escapes_are_valid(parts.uri.path()) {
-        return error_response(ProxyError::BadRequest(
-            "a % not followed by two hex digits".to_owned(),
-        ));
-    }
     if let std::borrow::Cow::Owned(path) = crate::router::normalize_path(parts.uri.path()) {
         match with_path(&parts.uri, &path) {
             Some(uri) => parts.uri = uri,
