@@ -84,8 +84,13 @@ fn echo(conf: &Config, ctx: &Ctx, status: StatusCode) -> Exit {
         })
         .unwrap_or_default();
     let host = ctx.header("host").unwrap_or_default().to_owned();
+    // `message = conf.message or DEFAULT_RESPONSE[status]` (Kong's `handler.lua`, the echo branch).
+    let message = conf
+        .message
+        .as_deref()
+        .or_else(|| default_message(status.as_u16()));
     let body = json!({
-        "message": conf.message,
+        "message": message,
         "kong": { "node_id": crate::NODE_ID.as_str(), "worker_pid": std::process::id(), "hostname": host },
         "request": {
             "scheme": "http",
