@@ -7,7 +7,7 @@
 #   ci/mutants.sh --file 'gateway/src/plugins/key_auth/**/*.rs' [--file ...]   a subset
 #   ci/mutants.sh --list                          only list the mutants, run nothing
 #
-# It works on a clean copy of the committed tree (HEAD) in a temporary directory, so the work tree is never left
+# It works on a clean copy of the committed tree (HEAD) under target/mutants-work/, so the work tree is never left
 # mutated even when interrupted; uncommitted changes are not measured. Results go to target/mutants/ (cargo-mutants'
 # own mutants.out/ plus summary.md). It takes about 20 s per mutant on two cores, so it is not part of ci/test.sh:
 # run it before resolving a change to a plugin and copy the table into the README.
@@ -39,13 +39,17 @@ if ! cargo mutants --version 2>/dev/null | grep -q "$mutants_version"; then
     cargo install cargo-mutants --locked --version "$mutants_version" >&2
 fi
 
-work="$(mktemp -d /tmp/mutants.XXXXXX)"
-trap 'rm -rf "$work"' EXIT
+# The clean copy and its build cache live under target/mutants-work/, at a fixed path so the next run rebuilds
+# only what changed; the source copy is made afresh from HEAD every run.
+work="$root/target/mutants-work/src"
+export CARGO_TARGET_DIR="$root/target/mutants-work/target"
+rm -rf "$work"
+mkdir -p "$work"
 git archive --format=tar HEAD | tar -x -C "$work"
-# Reuse the build cache when there is one (a reflink copy where the filesystem can; plain copy otherwise).
-if [[ -d target/debug ]]; then
-    mkdir -p "$work/target"
-    cp -a --reflink=auto target/debug "$work/target/" 2>/dev/null || true
+# The first run starts from the work tree's build cache when there is one.
+if [[ ! -d "$CARGO_TARGET_DIR" && -d target/debug ]]; then
+    mkdir -p "$CARGO_TARGET_DIR"
+    cp -a --reflink=auto target/debug "$CARGO_TARGET_DIR/"
 fi
 mkdir -p "$work/.cargo"
 cat >"$work/.cargo/mutants.toml" <<'EOF'
@@ -83,7 +87,7 @@ counts = collections.defaultdict(collections.Counter)
 for outcome in ("caught", "missed", "timeout", "unviable"):
     path = outdir / f"{outcome}.txt"
     for line in path.read_text().splitlines() if path.exists() else []:
-        m = re.match(r"gateway/src/plugins/([^/:]+)", line)
+        m = re.match(r"gateway/src/plugins/([^/:]+)/", line)
         counts[m.group(1) if m else line.split(":", 1)[0]][outcome] += 1
 
 print(f"Mutation score of the conformance suite alone, {started}, commit `{commit}` (`ci/mutants.sh`).\n")
