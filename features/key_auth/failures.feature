@@ -21,6 +21,17 @@ Feature: Why key-auth refuses a request
     When I send a GET request to "/anything?apikey={{hello_world}}&apikey={{hello_world}}"
     Then the response is 401 with message "Duplicate API key found"
 
+  Scenario Outline: A key field given twice in a <kind> body
+    Given key-auth on the service with:
+      | key_in_body | true |
+    When I send a POST request to "/anything" with the <kind> body '<body>'
+    Then the response is 401 with message "Duplicate API key found"
+
+    Examples:
+      | kind | body                                               |
+      | form | apikey={{hello_world}}&apikey={{hello_world}}      |
+      | JSON | {"apikey": ["{{hello_world}}", "{{hello_world}}"]} |
+
   @kong-3.6+
   Scenario: A key in the query that no credential has
     Given key-auth on the service

@@ -75,6 +75,15 @@ Feature: Request termination's status codes, messages and bodies
     Then the response status is 503
     And the response body is "<html><body><h1>Service is down for maintenance</h1></body></html>"
 
+  Scenario: A body without content_type is sent without a Content-Type
+    Given the "request-termination" plugin on the service with:
+      | status_code | 503                  |
+      | body        | Down for maintenance |
+    When I send a GET request to "/anything"
+    Then the response status is 503
+    And the response body is "Down for maintenance"
+    And the response has no header "Content-Type"
+
   Scenario: A body with a status and a content type
     Given the "request-termination" plugin on the service with:
       | status_code  | 451                                                                           |

@@ -52,6 +52,17 @@ Feature: Session headers for the upstream and the client
     Then the response header "Session-Audience" is "default"
     And the response header "Session-Subject" is "{{alex}}"
 
+  Scenario: A consumer without a username has its custom_id as the subject
+    Given the consumer "dave" with only the custom_id "dave-custom" and key "dave_key"
+    And the session plugin on the service with:
+      | response_headers | ["subject"] |
+      | cookie_secure    | false       |
+    When I send a GET request to "/anything" with apikey "dave_key"
+    Then the response status is 200
+    And the response header "Session-Subject" is "{{dave-custom}}"
+    And the upstream received the header "X-Consumer-Custom-ID" with "{{dave-custom}}"
+    And the upstream did not receive the header "X-Consumer-Username"
+
   Scenario: response_headers come with the new session too
     Given the session plugin on the service with:
       | response_headers | ["subject"] |

@@ -178,7 +178,7 @@ enum IdpKind {
 
 impl Custom {
     /// The gateways under test these options ask for, each with its name: the `--target`s, or the one of
-    /// `--proxy-url`/`--admin-url` (named `target`), or the in-process reference gateway (named `reference`).
+    /// `--proxy-url`/`--admin-url` (named `external`), or the in-process reference gateway (named `reference`).
     fn targets(&self) -> Result<Vec<(String, TargetOptions)>, String> {
         let external = match (&self.proxy_url, &self.admin_url) {
             (Some(proxy), Some(admin)) => Some(target::External {
@@ -201,7 +201,7 @@ impl Custom {
         };
         if self.targets.is_empty() {
             let name = if external.is_some() {
-                "target"
+                "external"
             } else {
                 "reference"
             };

@@ -38,12 +38,17 @@ pub fn execute(conf: &Config, ctx: &mut Ctx) -> Flow {
         return Flow::Respond(echo(conf, ctx, status));
     }
     if let Some(body) = &conf.body {
-        let content_type = conf.content_type.as_deref().unwrap_or(JSON_CONTENT_TYPE);
-        return Flow::Respond(Exit::with_body(
+        let mut exit = Exit::with_body(
             status,
-            content_type,
+            conf.content_type.as_deref().unwrap_or_default(),
             Bytes::from(body.clone()),
-        ));
+        );
+        if conf.content_type.is_none() {
+            // `kong.response.exit(status, body, {["Content-Type"] = nil})` under Kong's proxy `location /`, whose
+            // `default_type ''` adds none (`kong/templates/nginx_kong.lua`): the body goes without a Content-Type.
+            exit.headers.remove(http::header::CONTENT_TYPE);
+        }
+        return Flow::Respond(exit);
     }
     match conf
         .message

@@ -74,6 +74,19 @@ async fn consumer_with_custom_id(
     world.create_key(&username, &key).await
 }
 
+#[given(expr = "the consumer {string} with only the custom_id {string} and key {string}")]
+async fn consumer_with_only_custom_id(
+    world: &mut GatewayWorld,
+    label: String,
+    custom_id: String,
+    key: String,
+) -> Result<(), Error> {
+    world
+        .create_consumer_with_only_custom_id(&label, &custom_id)
+        .await?;
+    world.create_key(&label, &key).await
+}
+
 #[given(expr = "the consumer {string} without a key")]
 async fn consumer_without_key(world: &mut GatewayWorld, username: String) -> Result<(), Error> {
     world.create_consumer(&username).await

@@ -165,6 +165,22 @@ async fn send_with_session_cookie_and_body(
     world.send(request).await.map(drop)
 }
 
+#[when(
+    expr = "I send a {method} request to {string} with only the session cookie and the header {string} set to {string}"
+)]
+async fn send_with_session_cookie_and_header(
+    world: &mut GatewayWorld,
+    method: HttpMethod,
+    path: String,
+    name: String,
+    value: String,
+) -> Result<(), Error> {
+    let request = Outgoing::new(method.0, &path)
+        .cookies(session_cookie_only(world)?)
+        .header(&name, &value);
+    world.send(request).await.map(drop)
+}
+
 /// The last value the gateway issued for each cookie named (comma-separated), and nothing else.
 #[when(expr = "I send a {method} request to {string} with only the cookies {string}")]
 async fn send_with_cookies(

@@ -133,6 +133,26 @@ impl GatewayWorld {
         Ok(())
     }
 
+    /// A consumer the feature calls `label` with no username, only the `custom_id` `custom_id` (namespaced).
+    pub async fn create_consumer_with_only_custom_id(
+        &mut self,
+        label: &str,
+        custom_id: &str,
+    ) -> Result<(), Error> {
+        let consumer = json!({ "custom_id": self.ns(custom_id) });
+        let id = self.provisioner.create_consumer_entity(consumer).await?;
+        self.created.push(format!("/consumers/{id}"));
+        self.consumers.insert(
+            label.to_owned(),
+            Consumer {
+                id,
+                username: String::new(),
+                credential: None,
+            },
+        );
+        Ok(())
+    }
+
     /// A consumer whose username is exactly `username` (not namespaced), known to the feature by that name.
     pub async fn create_consumer_exactly(&mut self, username: &str) -> Result<(), Error> {
         let id = self.provisioner.create_consumer(username).await?;
