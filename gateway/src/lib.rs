@@ -151,6 +151,10 @@ impl GatewayBuilder {
             self.client_limits.clone(),
             stop_rx.clone(),
         ));
+        let expiry_task = tokio::spawn(state::expire_credentials(
+            Arc::clone(&shared),
+            stop_rx.clone(),
+        ));
         let admin_router = admin::router(Arc::clone(&shared));
         let mut admin_stop = stop_rx;
         let admin_task = tokio::spawn(async move {
@@ -167,7 +171,7 @@ impl GatewayBuilder {
             admin_addr,
             shared,
             stop: stop_tx,
-            tasks: vec![proxy_task, admin_task],
+            tasks: vec![proxy_task, admin_task, expiry_task],
         })
     }
 }

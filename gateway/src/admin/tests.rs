@@ -414,9 +414,85 @@ async fn a_key_auth_ttl_outside_kongs_bound_is_an_invalid_option() {
         form("key=k&ttl=100000000"),
     )
     .await;
+    // Kong shows the whole seconds left: `created_at + ttl - now`, floored, `now` being a fraction
+    // into the second `created_at` counts.
     assert_eq!(
         (status, body["ttl"].clone()),
-        (StatusCode::CREATED, json!(100_000_000))
+        (StatusCode::CREATED, json!(99_999_999))
+    );
+}
+
+#[tokio::test]
+async fn a_credential_with_a_ttl_is_gone_once_it_runs_out() {
+    let shared = shared("_format_version: \"3.0\"\n");
+    let app = super::router(std::sync::Arc::clone(&shared));
+    call(&app, "POST", "/consumers", form("username=bob")).await;
+    let (status, cred) = call(
+        &app,
+        "POST",
+        "/consumers/bob/key-auth",
+        json_body(json!({"key": "short", "ttl": 2})),
+    )
+    .await;
+    assert_eq!(
+        (status, cred["ttl"].clone()),
+        (StatusCode::CREATED, json!(1))
+    );
+    call(&app, "POST", "/consumers/bob/key-auth", form("key=forever")).await;
+    assert_eq!(
+        call(&app, "GET", "/key-auths/short", None).await.0,
+        StatusCode::OK
+    );
+
+    shared.clock.advance(2);
+    assert_eq!(
+        call(&app, "GET", "/key-auths/short", None).await.0,
+        StatusCode::NOT_FOUND
+    );
+    let (_, list) = call(&app, "GET", "/consumers/bob/key-auth", None).await;
+    let keys: Vec<&Value> = list["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| &c["key"])
+        .collect();
+    assert_eq!(keys, [&json!("forever")]);
+    let now = shared.clock.now();
+    assert_eq!(shared.write(|db| Ok(db.purge_expired(now))), Ok(1));
+    assert_eq!(shared.read(|db| db.next_expiry()), None);
+}
+
+#[tokio::test]
+async fn an_update_without_ttl_clears_it_and_with_one_counts_from_now() {
+    let shared = shared("_format_version: \"3.0\"\n");
+    let app = super::router(std::sync::Arc::clone(&shared));
+    call(&app, "POST", "/consumers", form("username=bob")).await;
+    call(
+        &app,
+        "POST",
+        "/consumers/bob/key-auth",
+        json_body(json!({"key": "k", "ttl": 2})),
+    )
+    .await;
+    let (_, patched) = call(
+        &app,
+        "PATCH",
+        "/key-auths/k",
+        json_body(json!({"tags": ["t"]})),
+    )
+    .await;
+    assert_eq!(patched["ttl"], Value::Null);
+    shared.clock.advance(5);
+    assert_eq!(
+        call(&app, "GET", "/key-auths/k", None).await.0,
+        StatusCode::OK
+    );
+    let (_, patched) = call(&app, "PATCH", "/key-auths/k", json_body(json!({"ttl": 3}))).await;
+    assert_eq!(patched["ttl"], json!(2));
+    shared.clock.advance(3);
+    assert_eq!(
+        call(&app, "GET", "/key-auths/k", None).await.0,
+        StatusCode::NOT_FOUND
     );
 }
 

@@ -108,21 +108,32 @@ impl BodyKind {
 }
 
 impl Ctx {
-    /// `kong.request.get_header(name)`: the first value, by a case-insensitive name in which `_`
-    /// and `-` are the same (`None` when it is not visible ASCII).
+    /// `kong.request.get_header(name)`, i.e. nginx's `$http_<name>` (`kong/pdk/request.lua`): the
+    /// first value of a header whose name matches case-insensitively with `_` and `-` the same (nginx
+    /// `ngx_http_variable_unknown_header`; Kong runs nginx with `underscores_in_headers on`), `None`
+    /// when it is not visible ASCII.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.request
-            .headers
+        let headers = &self.request.headers;
+        headers
             .get(dashed(name).as_ref())
+            .or_else(|| headers.get(underscored(name).as_ref()))
             .and_then(|v| v.to_str().ok())
     }
 
-    /// `kong.request.get_headers()[name]`: every value of a header, by the name rules of
-    /// [`Ctx::header`], bytes that are not UTF-8 replaced.
+    /// `kong.request.get_headers()[name]` (`ngx.req.get_headers()`): every value of the header
+    /// named exactly `name` (the table's keys are the lower-cased names as received), or, when
+    /// there is none, of the header named `name` lower-cased with `_` as `-` (the table's `__index`
+    /// metamethod). Bytes that are not UTF-8 are replaced.
     pub fn header_values<'a>(&'a self, name: &str) -> impl Iterator<Item = Cow<'a, str>> + 'a {
-        self.request
-            .headers
-            .get_all(dashed(name).as_ref())
+        let headers = &self.request.headers;
+        let exact = !name.bytes().any(|b| b.is_ascii_uppercase()) && headers.contains_key(name);
+        let key: Cow<'_, str> = if exact {
+            Cow::Owned(name.to_owned())
+        } else {
+            dashed(name)
+        };
+        headers
+            .get_all(key.as_ref())
             .iter()
             .map(|v| String::from_utf8_lossy(v.as_bytes()))
     }
@@ -287,6 +298,15 @@ impl Ctx {
 pub(crate) fn dashed(name: &str) -> Cow<'_, str> {
     if name.contains('_') {
         Cow::Owned(name.replace('_', "-"))
+    } else {
+        Cow::Borrowed(name)
+    }
+}
+
+/// A header name with `-` as `_` (the other spelling nginx's `$http_*` matches).
+fn underscored(name: &str) -> Cow<'_, str> {
+    if name.contains('-') {
+        Cow::Owned(name.replace('-', "_"))
     } else {
         Cow::Borrowed(name)
     }
