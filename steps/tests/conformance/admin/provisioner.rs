@@ -97,6 +97,39 @@ impl Provisioner {
         }
     }
 
+    /// A credential of `consumer` for the auth plugin whose Admin API path under a consumer is `nested`
+    /// (`key-auth`, `basic-auth`), with the fields `body`.
+    pub async fn create_credential(
+        &mut self,
+        consumer: &str,
+        nested: &str,
+        body: Value,
+    ) -> Result<String, AdminError> {
+        match self.mode {
+            Provisioning::AdminApi => {
+                self.admin
+                    .create(&format!("/consumers/{consumer}/{nested}"), &body)
+                    .await
+            }
+            _ => {
+                let table = match nested {
+                    "key-auth" => "keyauth_credentials",
+                    "basic-auth" => "basicauth_credentials",
+                    other => {
+                        return Err(AdminError::Body {
+                            method: Method::POST,
+                            url: self.admin.url(&format!("/consumers/{consumer}/{other}")),
+                            detail: format!("no declarative collection for {other} credentials"),
+                        });
+                    }
+                };
+                let mut credential = body;
+                credential["consumer"] = Value::String(consumer.to_owned());
+                self.add(table, credential).await
+            }
+        }
+    }
+
     /// A plugin: `plugin` is the whole entity (`name`, `config`, and `service`/`route`/`consumer` as
     /// `{"id": ...}`).
     pub async fn create_plugin(&mut self, plugin: &Value) -> Result<String, AdminError> {

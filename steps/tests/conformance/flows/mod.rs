@@ -11,6 +11,7 @@ use serde_json::{Map, Value};
 
 mod common;
 mod key_auth;
+mod key_auth_wire;
 mod openid_connect;
 mod request_termination;
 mod session;

@@ -40,6 +40,8 @@ pub struct Outgoing {
     pub path: String,
     pub headers: Vec<(String, String)>,
     pub cookies: Cookies,
+    /// The body with its `Content-Type`, if any.
+    pub body: Option<(String, Vec<u8>)>,
 }
 
 impl Outgoing {
@@ -50,7 +52,15 @@ impl Outgoing {
             path: path.to_owned(),
             headers: Vec::new(),
             cookies: Cookies::Jar,
+            body: None,
         }
+    }
+
+    /// The request with `body` of type `content_type`.
+    #[must_use]
+    pub fn body(mut self, content_type: &str, body: Vec<u8>) -> Self {
+        self.body = Some((content_type.to_owned(), body));
+        self
     }
 
     #[must_use]
@@ -198,6 +208,11 @@ impl GatewayWorld {
         }
         if let Cookies::Only(cookie) = &request.cookies {
             builder = builder.header(COOKIE, cookie);
+        }
+        if let Some((content_type, body)) = request.body {
+            builder = builder
+                .header(reqwest::header::CONTENT_TYPE, content_type)
+                .body(body);
         }
         let response = builder.send().await?;
         let status = response.status();

@@ -80,6 +80,33 @@ impl GatewayWorld {
         Ok(())
     }
 
+    /// A credential of the consumer `username` for the auth plugin whose Admin API path under a consumer is
+    /// `nested` (`key-auth`, `basic-auth`), with the fields `body` (already namespaced where needed).
+    pub async fn create_credential(
+        &mut self,
+        username: &str,
+        nested: &str,
+        body: Value,
+    ) -> Result<(), Error> {
+        let consumer_id = self.consumer(username)?.id.clone();
+        // Deleting the consumer deletes its credentials, so the credential is not added to `created`.
+        let credential = self
+            .provisioner
+            .create_credential(&consumer_id, nested, body)
+            .await?;
+        if nested == "key-auth"
+            && let Some(consumer) = self.consumers.get_mut(username)
+        {
+            consumer.credential = Some(credential);
+        }
+        Ok(())
+    }
+
+    /// The status of `GET {path}` on the Admin API.
+    pub async fn admin_status(&self, path: &str) -> Result<reqwest::StatusCode, Error> {
+        Ok(self.suite.admin.status(path).await?)
+    }
+
     /// The plugin `name` with `config` on the current service, also scoped to `consumer` when given.
     pub async fn enable_plugin(
         &mut self,
