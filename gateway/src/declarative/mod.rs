@@ -94,6 +94,11 @@ pub fn load(value: Value, now: u64, catalogue: &dyn PluginCatalogue) -> Result<D
     }) {
         return Err(Problem::UnknownField(unknown.clone()));
     }
+    // Kong's `_transform` (default true): run the DAOs' `on_write` transformations on load.
+    let transform = doc
+        .get("_transform")
+        .and_then(Value::as_bool)
+        .unwrap_or(true);
     let mut db = Db::default();
     let mut deferred_plugins: Vec<(&'static str, usize, Value)> = Vec::new();
     let mut plugin_ids = HashSet::new();
@@ -155,7 +160,7 @@ pub fn load(value: Value, now: u64, catalogue: &dyn PluginCatalogue) -> Result<D
         for (entity, rows) in owned {
             for (j, mut row) in rows.into_iter().enumerate() {
                 fill_owned_id(&mut row, entity, &db);
-                db.insert_credential(entity, row, Source::Json, now, Some(&created.id))
+                db.load_credential(entity, row, Source::Json, now, Some(&created.id), transform)
                     .map_err(refused(("consumers", i, Some((entity.table, j)))))?;
             }
         }
@@ -171,7 +176,7 @@ pub fn load(value: Value, now: u64, catalogue: &dyn PluginCatalogue) -> Result<D
     for entity in entities {
         for (i, mut row) in take_list(&mut doc, entity.table)?.into_iter().enumerate() {
             fill_owned_id(&mut row, entity, &db);
-            db.insert_credential(entity, row, Source::Json, now, None)
+            db.load_credential(entity, row, Source::Json, now, None, transform)
                 .map_err(refused((entity.table, i, None)))?;
         }
     }
@@ -197,6 +202,8 @@ pub fn export(db: &Db, catalogue: &dyn PluginCatalogue) -> Value {
     }
     let mut doc = json!({
         "_format_version": "3.0",
+        // As Kong's export (`kong/db/declarative/export.lua`): the values are stored ones.
+        "_transform": false,
         "services": values(db.services.values()),
         "routes": values(db.routes.values()),
         "consumers": values(db.consumers.values()),

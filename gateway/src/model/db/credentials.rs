@@ -103,7 +103,8 @@ fn parse(
 }
 
 /// Which write stores a row, for its `ttl` (`get_ttl_value`): an insert or upsert counts it from
-/// `created_at`, an update from now.
+/// `created_at`, an update from now. `store_credential` takes it with the fields the request gave,
+/// which decide the `on_write` transformations.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Write {
     Insert,
@@ -173,14 +174,34 @@ impl Db {
     pub fn insert_credential(
         &mut self,
         schema: &'static PluginEntity,
-        mut value: Value,
+        value: Value,
         source: Source,
         now: u64,
         consumer: Option<&str>,
     ) -> Result<Credential, DbError> {
+        self.load_credential(schema, value, source, now, consumer, true)
+    }
+
+    /// An insert that runs the DAO's `on_write` transformation only when `transform` is true: a
+    /// declarative file with `_transform: false` (what Kong's export writes) holds values already
+    /// transformed, such as password hashes (`kong/db/declarative/import.lua`).
+    pub fn load_credential(
+        &mut self,
+        schema: &'static PluginEntity,
+        mut value: Value,
+        source: Source,
+        now: u64,
+        consumer: Option<&str>,
+        transform: bool,
+    ) -> Result<Credential, DbError> {
         self.force_consumer(&mut value, consumer)?;
+        let given = if transform {
+            value.clone()
+        } else {
+            Value::Null
+        };
         let (value, fk) = parse(schema, value, source)?;
-        self.store_credential(schema, value, fk, now, None, Write::Insert)
+        self.store_credential(schema, value, fk, now, None, (Write::Insert, &given))
     }
 
     /// Nested endpoints: the path's consumer replaces any in the body.
@@ -199,7 +220,7 @@ impl Db {
         mut fk: ForeignKey,
         now: u64,
         replacing: Option<&Credential>,
-        write: Write,
+        (write, given): (Write, &Value),
     ) -> Result<Credential, DbError> {
         let mut id = value
             .get("id")
@@ -217,6 +238,13 @@ impl Db {
         set_field(&mut value, "id", Value::String(id.clone()));
         set_field(&mut value, "created_at", Value::from(created_at));
         set_field(&mut value, "consumer", json!({ "id": fk.id }));
+        if let Some(on_write) = &schema.on_write
+            && given.get(on_write.field).is_some()
+            && let Some(plain) = value.get(on_write.field).and_then(Value::as_str)
+        {
+            let stored = (on_write.transform)(plain, &fk.id);
+            set_field(&mut value, on_write.field, Value::String(stored));
+        }
         let ttl = value
             .get("ttl")
             .and_then(Value::as_u64)
@@ -273,9 +301,10 @@ impl Db {
         if schema.ttl {
             set_field(&mut value, "ttl", Value::Null);
         }
+        let given = patch.clone();
         merge(&mut value, patch);
         let (value, fk) = parse(schema, value, source)?;
-        self.store_credential(schema, value, fk, now, Some(&old), Write::Update)
+        self.store_credential(schema, value, fk, now, Some(&old), (Write::Update, &given))
     }
 
     /// `PUT /key-auths/{id or key}` (or nested).
@@ -296,8 +325,16 @@ impl Db {
             schema.endpoint_key,
             old.as_ref().map(|k| k.id.as_str()),
         );
+        let given = value.clone();
         let (value, fk) = parse(schema, value, source)?;
-        self.store_credential(schema, value, fk, now, old.as_ref(), Write::Insert)
+        self.store_credential(
+            schema,
+            value,
+            fk,
+            now,
+            old.as_ref(),
+            (Write::Insert, &given),
+        )
     }
 
     /// The first Unix second at which some row's `ttl` has run out, if any row has one.

@@ -10,11 +10,12 @@ use super::{Admin, AdminError, Body};
 use crate::target::Provisioning;
 
 /// The collections of the declarative documents this module writes.
-const COLLECTIONS: [&str; 5] = [
+const COLLECTIONS: [&str; 6] = [
     "services",
     "routes",
     "consumers",
     "keyauth_credentials",
+    "basicauth_credentials",
     "plugins",
 ];
 

@@ -9,6 +9,7 @@ use std::str::FromStr;
 use cucumber::Parameter;
 use serde_json::{Map, Value};
 
+mod basic_auth;
 mod common;
 mod key_auth;
 mod key_auth_wire;
