@@ -294,14 +294,18 @@ fn errors_carry_kongs_status_and_message() {
 
 #[test]
 fn schema_rejects_bad_header_names() {
+    // Kong: element errors are an array in element order with null for the valid ones, and the
+    // message prints that table as Penlight's `pretty.write` does (`kong/db/errors.lua`).
     let err = crate::plugins::normalize_config(
         "key-auth",
-        json!({"key_names": ["hello\\world"]}),
+        json!({"key_names": ["apikey", "hello\\world"]}),
         crate::schema::Source::Json,
     )
     .unwrap_err();
+    let bad = "bad header name 'hello\\world', allowed characters are A-Z, a-z, 0-9, '_', and '-'";
+    assert_eq!(err.fields(), json!({"config": {"key_names": [null, bad]}}));
     assert_eq!(
         err.message(),
-        "schema violation (config.key_names.1: bad header name 'hello\\world', allowed characters are A-Z, a-z, 0-9, '_', and '-')"
+        "schema violation (config.key_names: {\n  [2] = \"bad header name 'hello\\\\world', allowed characters are A-Z, a-z, 0-9, '_', and '-'\"\n})"
     );
 }

@@ -113,3 +113,26 @@ fn schema_errors_use_kong_words() {
         "schema violation (config.foo: unknown field)"
     );
 }
+
+#[test]
+fn whole_config_rules_give_one_string_and_only_after_the_fields_pass() {
+    let fields = |v| {
+        crate::plugins::normalize_config("request-termination", v, Source::Json)
+            .unwrap_err()
+            .fields()
+    };
+    // The first failing rule of the `custom_validator`, as a string.
+    assert_eq!(
+        fields(json!({"message": "x", "content_type": "text/plain", "echo": true})),
+        json!({"config": "message cannot be used with content_type or body"})
+    );
+    // A field error stops the record's validator from running.
+    assert_eq!(
+        fields(json!({"status_code": 99, "message": "x", "body": "y"})),
+        json!({"config": {"status_code": "value should be between 100 and 599"}})
+    );
+    assert_eq!(
+        fields(json!({"status_code": null})),
+        json!({"config": {"status_code": "required field missing"}})
+    );
+}
