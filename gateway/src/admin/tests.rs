@@ -572,3 +572,73 @@ async fn oversized_values_and_bad_tags_are_refused() {
     .await;
     assert_eq!(status, StatusCode::CREATED);
 }
+
+#[tokio::test]
+async fn post_config_reports_every_error_in_kongs_declarative_shape() {
+    let app = app();
+    let doc = json!({
+        "_format_version": "3.0",
+        "services": [
+            {"name": "ok", "url": "http://127.0.0.1:9/"},
+            {"name": "bad", "url": "http://127.0.0.1:9/", "retries": "many",
+             "routes": [{"name": "r", "paths": ["/a"]}, {"name": "r2", "paths": "nope"}]}
+        ],
+        "plugins": [
+            {"name": "key-auth", "config": {"key_names": ["apikey", "hello\\world"]}}
+        ]
+    });
+    let (status, body) = call(&app, "POST", "/config", json_body(doc.clone())).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["code"], 14);
+    assert_eq!(body["name"], "invalid declarative configuration");
+    let bad = "bad header name 'hello\\world', allowed characters are A-Z, a-z, 0-9, '_', and '-'";
+    assert_eq!(
+        body["fields"],
+        json!({
+            "services": [null, {"retries": "expected an integer"}],
+            "plugins": [{"config": {"key_names": [null, bad]}}],
+        })
+    );
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("declarative config is invalid: {")
+    );
+    assert!(body.get("flattened_errors").is_none());
+
+    let (_, body) = call(&app, "POST", "/config?flatten_errors=1", json_body(doc)).await;
+    let flattened = body["flattened_errors"].as_array().unwrap();
+    assert_eq!(flattened.len(), 2, "{body}");
+    assert_eq!(flattened[0]["entity_type"], "plugin");
+    assert_eq!(
+        flattened[0]["errors"],
+        json!([{"type": "field", "field": "config.key_names.2", "message": bad}])
+    );
+    assert_eq!(flattened[1]["entity_type"], "service");
+    assert_eq!(flattened[1]["entity_name"], "bad");
+    assert!(flattened[1]["entity"].get("routes").is_none());
+    assert_eq!(
+        flattened[1]["errors"],
+        json!([{"type": "field", "field": "retries", "message": "expected an integer"}])
+    );
+}
+
+#[tokio::test]
+async fn post_config_names_a_missing_reference_as_kongs_declarative_loader_does() {
+    let app = app();
+    let doc = json!({
+        "_format_version": "3.0",
+        "routes": [{"name": "r", "paths": ["/a"], "service": "ghost"}]
+    });
+    let (status, body) = call(&app, "POST", "/config", json_body(doc)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        body["fields"],
+        json!({"routes": [["invalid reference 'service: ghost' (no such entry in 'services')"]]})
+    );
+    assert_eq!(
+        body["message"],
+        "declarative config is invalid: {routes={{\"invalid reference 'service: ghost' (no such entry in 'services')\"}}}"
+    );
+}

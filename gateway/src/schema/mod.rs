@@ -176,7 +176,7 @@ fn lua_text(value: &Value) -> String {
         Value::String(s) => s.clone(),
         other => {
             let mut out = String::new();
-            lua_pretty(other, "", &mut out);
+            lua_pretty(other, "", "  ", &mut out);
             out
         }
     }
@@ -185,19 +185,25 @@ fn lua_text(value: &Value) -> String {
 /// Penlight's `pretty.write` of a Lua table made from `value` (JSON `null` array items are Lua
 /// holes): `{`, the array part (up to the first hole) one item a line, then the other keys as
 /// `[n] = v` or `key = v`, each line indented two spaces and ended by a comma except the last,
-/// then `}`. Strings are quoted as Lua's `%q`.
-fn lua_pretty(value: &Value, indent: &str, out: &mut String) {
-    let inner = format!("{indent}  ");
+/// then `}`; with an empty `space`, all on one line and `key=value`. Strings are quoted as Lua's
+/// `%q`.
+pub(crate) fn lua_pretty(value: &Value, indent: &str, space: &str, out: &mut String) {
+    let inner = format!("{indent}{space}");
+    let (set, newline) = if space.is_empty() {
+        ("=", "")
+    } else {
+        (" = ", "\n")
+    };
     let mut lines: Vec<String> = Vec::new();
     let mut push = |key: Option<String>, v: &Value| {
         let mut text = String::new();
         match v {
             Value::String(s) => text.push_str(&lua_quote(s)),
-            Value::Array(_) | Value::Object(_) => lua_pretty(v, &inner, &mut text),
+            Value::Array(_) | Value::Object(_) => lua_pretty(v, &inner, space, &mut text),
             other => text.push_str(&other.to_string()),
         }
         lines.push(match key {
-            Some(key) => format!("{inner}{key} = {text}"),
+            Some(key) => format!("{inner}{key}{set}{text}"),
             None => format!("{inner}{text}"),
         });
     };
@@ -235,9 +241,12 @@ fn lua_pretty(value: &Value, indent: &str, out: &mut String) {
             return;
         }
     }
-    out.push_str("{\n");
-    out.push_str(&lines.join(",\n"));
-    out.push('\n');
+    out.push('{');
+    out.push_str(newline);
+    out.push_str(&lines.join(&format!(",{newline}")));
+    if !lines.is_empty() {
+        out.push_str(newline);
+    }
     out.push_str(indent);
     out.push('}');
 }
