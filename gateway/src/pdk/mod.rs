@@ -45,6 +45,11 @@ pub mod headers {
     pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-kong-request-id");
 }
 
+/// The port of the listener a request came in on (nginx's `$server_port`), put in the request's
+/// extensions by the listener.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServerPort(pub u16);
+
 /// Values plugins keep between their phases, one per type (`kong.ctx.plugin`).
 #[derive(Default)]
 pub struct PluginState {

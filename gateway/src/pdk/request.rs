@@ -257,6 +257,44 @@ impl Ctx {
         }
     }
 
+    /// `kong.request.get_query()` as the JSON cjson makes of its table: a flag is `true`, a
+    /// repeated argument an array of its values (at most [`MAX_BODY_ARGS`] arguments).
+    pub fn query_table(&self) -> Value {
+        let query = self.request.uri.query().unwrap_or_default();
+        let pairs = query.split('&').filter(|p| !p.is_empty()).map(|pair| {
+            let (key, value) = match pair.split_once('=') {
+                Some((k, v)) => (k, Some(v)),
+                None => (pair, None),
+            };
+            (decode_component(key), value.map(decode_component))
+        });
+        lua_table(pairs.take(MAX_BODY_ARGS))
+    }
+
+    /// `kong.request.get_body()` as JSON: the fields of an urlencoded or multipart form (a
+    /// table as [`Ctx::query_table`] makes it), or the decoded JSON body; `None` when the body
+    /// has no such type, does not parse, or was too large to read.
+    pub async fn body_table(&mut self) -> Option<Value> {
+        let kind = BodyKind::of(self.header("content-type")?)?;
+        let body = self.raw_body().await?;
+        match kind {
+            BodyKind::Form => Some(lua_table(
+                form_urlencoded::parse(body)
+                    .take(MAX_BODY_ARGS)
+                    .zip(form_flags(body))
+                    .map(|((k, v), flag)| (k.into_owned(), (!flag).then(|| v.into_owned()))),
+            )),
+            BodyKind::Json => serde_json::from_slice::<Value>(body)
+                .ok()
+                .filter(|v| v.is_object() || v.is_array()),
+            BodyKind::Multipart(boundary) => Some(lua_table(
+                multipart_parts(body, &boundary)
+                    .into_iter()
+                    .map(|part| (part.name, Some(part.value))),
+            )),
+        }
+    }
+
     /// The body without the argument `name` (urlencoded fields re-encoded, JSON re-serialized,
     /// multipart parts cut out), or `None` when the body was not read or has no such argument.
     pub(crate) async fn body_without_arg(&mut self, name: &str) -> Option<Bytes> {
@@ -383,6 +421,26 @@ fn collect_arg<'k>(
         });
     }
     found
+}
+
+/// Arguments as the JSON of the Lua table Kong builds of them: `None` values (flags) are `true`,
+/// a repeated name an array of its values in order.
+fn lua_table(pairs: impl Iterator<Item = (String, Option<String>)>) -> Value {
+    let mut table = serde_json::Map::new();
+    for (key, value) in pairs {
+        let value = value.map_or(Value::Bool(true), Value::String);
+        match table.get_mut(&key) {
+            None => {
+                table.insert(key, value);
+            }
+            Some(Value::Array(items)) => items.push(value),
+            Some(previous) => {
+                let first = previous.take();
+                *previous = Value::Array(vec![first, value]);
+            }
+        }
+    }
+    Value::Object(table)
 }
 
 /// A top-level JSON object member as a Lua value (`null` is absent).

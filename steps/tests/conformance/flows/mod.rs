@@ -15,6 +15,7 @@ mod key_auth;
 mod key_auth_wire;
 mod openid_connect;
 mod request_termination;
+mod request_termination_wire;
 mod session;
 
 /// `{method}`: an HTTP method in upper case.
