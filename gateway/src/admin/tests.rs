@@ -642,3 +642,21 @@ async fn post_config_names_a_missing_reference_as_kongs_declarative_loader_does(
         "declarative config is invalid: {routes={{\"invalid reference 'service: ghost' (no such entry in 'services')\"}}}"
     );
 }
+
+#[tokio::test]
+async fn a_regex_path_that_does_not_compile_is_refused() {
+    let app = app();
+    let (status, body) = call(
+        &app,
+        "POST",
+        "/routes",
+        json_body(json!({"paths": ["~/users/(unclosed"]})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let message = body["fields"]["paths"].as_str().unwrap_or_default();
+    assert!(
+        message.starts_with("invalid regex: '/users/(unclosed' (PCRE returned: "),
+        "{body}"
+    );
+}

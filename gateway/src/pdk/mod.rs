@@ -98,6 +98,8 @@ pub struct Ctx {
     pub response_headers: HeaderMap,
     /// State a plugin keeps between its own phases (`kong.ctx.plugin` / `kong.ctx.shared`).
     pub state: PluginState,
+    /// The captures of the regex path the route matched by (`kong.request.get_uri_captures()`).
+    pub uri_captures: Option<crate::router::UriCaptures>,
     request_id: Option<String>,
 }
 
@@ -126,6 +128,7 @@ impl Ctx {
             authenticated_groups: None,
             response_headers: HeaderMap::new(),
             state: PluginState::default(),
+            uri_captures: None,
             request_id: None,
         }
     }

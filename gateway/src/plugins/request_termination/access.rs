@@ -118,7 +118,8 @@ async fn echo(conf: &Config, ctx: &mut Ctx, status: StatusCode) -> Exit {
     }
     request.insert("method".into(), ctx.request.method.as_str().into());
     request.insert("path".into(), ctx.request.uri.path().into());
-    request.insert("uri_captures".into(), json!({ "named": {}, "unnamed": [] }));
+    let captures = ctx.uri_captures.clone().unwrap_or_default();
+    request.insert("uri_captures".into(), captures.to_json());
     let mut content = Map::new();
     if let Some(message) = conf
         .message

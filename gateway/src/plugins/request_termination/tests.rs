@@ -182,3 +182,24 @@ fn whole_config_rules_give_one_string_and_only_after_the_fields_pass() {
         json!({"config": {"status_code": "required field missing"}})
     );
 }
+
+#[tokio::test]
+async fn echo_reports_the_captures_of_a_regex_route() {
+    let gw = shared(
+        r#"
+_format_version: "3.0"
+services:
+  - name: s
+    url: http://127.0.0.1:9/
+    routes: [{ name: r, paths: ["~/users/(?<id>\\d+)$"] }]
+    plugins:
+      - name: request-termination
+        config: { status_code: 200, echo: true }
+"#,
+    );
+    let body = json_body(&send(&gw, request("GET", "/users/42", &[])).await);
+    assert_eq!(
+        body["request"]["uri_captures"],
+        json!({"named": {"id": "42"}, "unnamed": ["42"]})
+    );
+}

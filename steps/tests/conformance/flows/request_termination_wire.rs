@@ -20,6 +20,21 @@ async fn request_termination_configured(
         .await
 }
 
+#[given(
+    expr = "a service {string} with a route {string} at {string} followed by the regex {string}"
+)]
+async fn a_service_with_regex_route(
+    world: &mut GatewayWorld,
+    service: String,
+    route: String,
+    base: String,
+    regex: String,
+) -> Result<(), Error> {
+    world
+        .create_service_with_regex_route(&service, &route, &base, &regex)
+        .await
+}
+
 #[when(expr = "I send a GET request to {string} with the header {string} set to {string}")]
 async fn send_with_header(
     world: &mut GatewayWorld,
@@ -71,6 +86,20 @@ fn echoed_route(world: &mut GatewayWorld, route: String, service: String) -> Res
     assert_eq!(
         body["matched_service"]["name"],
         world.ns(&service),
+        "{body}"
+    );
+    Ok(())
+}
+
+#[then(expr = "the echo reports the URI capture {string} as {string}")]
+fn echoed_capture(world: &mut GatewayWorld, name: String, value: String) -> Result<(), Error> {
+    let body = echo(world)?;
+    let captures = &body["request"]["uri_captures"];
+    assert_eq!(captures["named"][&name], value, "{body}");
+    assert!(
+        captures["unnamed"]
+            .as_array()
+            .is_some_and(|items| items.iter().any(|v| *v == value)),
         "{body}"
     );
     Ok(())

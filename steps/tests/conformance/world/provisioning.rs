@@ -53,6 +53,32 @@ impl GatewayWorld {
         Ok(())
     }
 
+    /// A service proxying to the echo upstream at `base`, with one route whose only path is the regex `~<base
+    /// namespaced><regex>` (Kong's `~` regex paths).
+    pub async fn create_service_with_regex_route(
+        &mut self,
+        name: &str,
+        route: &str,
+        base: &str,
+        regex: &str,
+    ) -> Result<(), Error> {
+        let url = format!("{}{base}", self.suite.upstream_url);
+        let name = self.ns(name);
+        let service = self.provisioner.create_service(&name, &url).await?;
+        self.created.push(format!("/services/{service}"));
+        let namespaced = self.ns_route(base);
+        let path = format!("~{namespaced}{regex}");
+        let route = self.ns(route);
+        let route = self
+            .provisioner
+            .create_route(&service, &route, &[&path])
+            .await?;
+        self.created.push(format!("/routes/{route}"));
+        self.routes.push((base.to_owned(), namespaced));
+        self.service = Some(service);
+        Ok(())
+    }
+
     /// A consumer named `username` (namespaced).
     pub async fn create_consumer(&mut self, username: &str) -> Result<(), Error> {
         let namespaced = self.ns(username);
