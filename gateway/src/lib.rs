@@ -44,6 +44,14 @@ use crate::state::Shared;
 /// This process's node id, as Kong reports it.
 pub static NODE_ID: LazyLock<String> = LazyLock::new(|| uuid::Uuid::new_v4().to_string());
 
+/// The machine's host name (`kong.node.get_hostname()`, `gethostname(2)`: on Linux
+/// `/proc/sys/kernel/hostname`), or `""` when it cannot be read, as Kong returns then.
+pub static HOSTNAME: LazyLock<String> = LazyLock::new(|| {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_default()
+});
+
 /// Kong's default proxy listener.
 pub const DEFAULT_PROXY_LISTEN: &str = "127.0.0.1:8000";
 /// Kong's default Admin API listener.
@@ -151,6 +159,10 @@ impl GatewayBuilder {
             self.client_limits.clone(),
             stop_rx.clone(),
         ));
+        let expiry_task = tokio::spawn(state::expire_credentials(
+            Arc::clone(&shared),
+            stop_rx.clone(),
+        ));
         let admin_router = admin::router(Arc::clone(&shared));
         let mut admin_stop = stop_rx;
         let admin_task = tokio::spawn(async move {
@@ -167,7 +179,7 @@ impl GatewayBuilder {
             admin_addr,
             shared,
             stop: stop_tx,
-            tasks: vec![proxy_task, admin_task],
+            tasks: vec![proxy_task, admin_task, expiry_task],
         })
     }
 }
