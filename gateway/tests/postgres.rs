@@ -425,3 +425,115 @@ async fn kong_sessions_are_shared_survive_restarts_and_expire() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// Runs the `gateway` binary with Kong's environment for `pg` and `args`; at most 30 s.
+fn gateway_cli(pg: &PgServer, args: &[&str]) -> std::process::Output {
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_gateway"))
+        .args([
+            "--proxy-listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "127.0.0.1:0",
+        ])
+        .args(args)
+        .env("KONG_DATABASE", "postgres")
+        .env("KONG_PG_HOST", "127.0.0.1")
+        .env("KONG_PG_PORT", pg.port().to_string())
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("gateway {args:?} did not exit within 30 s");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn the_binary_refuses_an_empty_database_and_bootstraps_it() {
+    let pg = PgServer::start();
+    let out = gateway_cli(&pg, &[]);
+    assert!(!out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).trim(),
+        "Error: Database needs bootstrapping; run 'gateway migrations bootstrap'"
+    );
+    let out = gateway_cli(&pg, &["migrations", "bootstrap"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.starts_with("Bootstrapping database...\n"),
+        "{stdout}"
+    );
+    assert!(stdout.ends_with("Database is up-to-date\n"), "{stdout}");
+    let out = gateway_cli(&pg, &["migrations", "up"]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "Database is already up-to-date\n"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_outage_keeps_routes_serving_and_recovers() {
+    let pg = PgServer::start();
+    bootstrapped(&pg).await;
+    let upstream = echo_upstream().await;
+    let clock = gateway::Clock::manual();
+    let a = node(&pg, &clock).await;
+    provision(&a, upstream, "/outage").await;
+    let key = [("apikey", "key-outage")];
+    let (status, cookie) = get(&a, "/outage", &key).await;
+    assert_eq!(status, 200);
+    let cookie = format!("session={}", cookie.expect("a session cookie"));
+
+    pg.stop_server();
+    // Entities are served from the last snapshot: key-auth still lets the key through.
+    assert_eq!(get(&a, "/outage", &key).await.0, 200);
+    // The session's row cannot be read: the session is not present (Kong's session plugin logs the
+    // error and goes on, `kong/plugins/session/access.lua`), so the anonymous consumer is refused.
+    assert_eq!(get(&a, "/outage", &[("cookie", &cookie)]).await.0, 403);
+    // An Admin API write cannot be stored: Kong's 500, and nothing changes.
+    let resp = client()
+        .post(format!("http://{}/consumers", a.admin_addr()))
+        .json(&json!({ "username": "during-outage" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 500);
+    assert_eq!(
+        resp.json::<Value>().await.unwrap(),
+        json!({ "message": "An unexpected error occurred" })
+    );
+    let status: Value = client()
+        .get(format!("http://{}/status", a.admin_addr()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(status["database"]["reachable"], false);
+
+    pg.start_server();
+    // Back without a restart: the session acknowledged before the outage opens again, writes work.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while get(&a, "/outage", &[("cookie", &cookie)]).await.0 != 200 {
+        assert!(Instant::now() < deadline, "the session did not come back");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    admin_post(&a, "/consumers", json!({ "username": "after-outage" })).await;
+    assert_eq!(
+        pg.psql("SELECT count(*) FROM consumers WHERE username = 'during-outage'"),
+        "0"
+    );
+}

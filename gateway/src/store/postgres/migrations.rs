@@ -23,7 +23,7 @@ pub const ALREADY_UP_TO_DATE: &str = "Database is already up-to-date";
 pub const UP_TO_DATE: &str = "Database is up-to-date";
 
 /// Key of the advisory lock migrations run under (Kong's `cluster_mutex("migrations")`).
-const MIGRATIONS_LOCK: i64 = 0x6b6f_6e67_6d69_67; // "kongmig"
+const MIGRATIONS_LOCK: i64 = 0x006b_6f6e_676d_6967; // "kongmig"
 
 /// One schema change.
 #[derive(Debug)]
