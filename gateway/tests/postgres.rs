@@ -537,3 +537,72 @@ async fn a_database_outage_keeps_routes_serving_and_recovers() {
         "0"
     );
 }
+
+/// Issue 10, item 5: 1,000 logins at once, half on each node, make 1,000 distinct sessions, and every
+/// one of them opens on both nodes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_concurrent_logins_on_two_nodes_are_distinct_and_usable_on_both() {
+    const LOGINS: usize = 1000;
+    let pg = PgServer::start();
+    bootstrapped(&pg).await;
+    let upstream = echo_upstream().await;
+    let clock = gateway::Clock::manual();
+    let a = node(&pg, &clock).await;
+    let b = node(&pg, &clock).await;
+    provision(&a, upstream, "/crowd").await;
+    let key = [("apikey", "key-crowd")];
+    until_status(
+        &b,
+        "/crowd",
+        &key,
+        200,
+        UPDATE_FREQUENCY + Duration::from_secs(1),
+    )
+    .await;
+    let before: usize = pg.psql("SELECT count(*) FROM sessions").parse().unwrap();
+
+    let nodes = [a.proxy_addr(), b.proxy_addr()];
+    let http = client();
+    let logins = (0..LOGINS).map(|i| {
+        let http = http.clone();
+        let addr = nodes[i % 2];
+        async move {
+            let resp = http
+                .get(format!("http://{addr}/crowd"))
+                .header("apikey", "key-crowd")
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.status().as_u16(), 200);
+            resp.headers()
+                .get_all("set-cookie")
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .filter_map(|v| v.split(';').next())
+                .find(|pair| pair.starts_with("session=") && pair.len() > "session=".len())
+                .expect("a session cookie")
+                .to_owned()
+        }
+    });
+    let cookies: Vec<String> = futures::future::join_all(logins).await;
+    let distinct: std::collections::HashSet<&String> = cookies.iter().collect();
+    assert_eq!(distinct.len(), LOGINS);
+    let after: usize = pg.psql("SELECT count(*) FROM sessions").parse().unwrap();
+    assert_eq!(after - before, LOGINS, "one row per login");
+
+    let checks = cookies.iter().enumerate().map(|(i, cookie)| {
+        let http = http.clone();
+        async move {
+            for addr in [nodes[i % 2], nodes[(i + 1) % 2]] {
+                let resp = http
+                    .get(format!("http://{addr}/crowd"))
+                    .header("cookie", cookie)
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(resp.status().as_u16(), 200, "session {i} on {addr}");
+            }
+        }
+    });
+    futures::future::join_all(checks).await;
+}
