@@ -22,6 +22,10 @@ use gateway::store::DatabaseMode;
 use gateway::store::postgres::{PgStore, migrations};
 use support::PgServer;
 
+/// The tests of this file run one at a time: each starts its own PostgreSQL and up to two nodes, and
+/// on a small machine several at once starve each other past PostgreSQL's 5 s timeouts.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// Short, so the tests run quickly; the deadlines below are this + 1 s, as the issue asks.
 const UPDATE_FREQUENCY: Duration = Duration::from_millis(500);
 
@@ -227,6 +231,7 @@ async fn provision(gw: &gateway::RunningGateway, upstream: SocketAddr, path: &st
 
 #[tokio::test]
 async fn start_needs_bootstrap_and_up_names_the_command() {
+    let _serial = SERIAL.lock().await;
     let pg = PgServer::start();
     let clock = gateway::Clock::manual();
     let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
@@ -292,6 +297,7 @@ async fn start_needs_bootstrap_and_up_names_the_command() {
 
 #[tokio::test]
 async fn two_nodes_share_entities_within_db_update_frequency() {
+    let _serial = SERIAL.lock().await;
     let pg = PgServer::start();
     bootstrapped(&pg).await;
     let upstream = echo_upstream().await;
@@ -364,6 +370,7 @@ async fn two_nodes_share_entities_within_db_update_frequency() {
 
 #[tokio::test]
 async fn kong_sessions_are_shared_survive_restarts_and_expire() {
+    let _serial = SERIAL.lock().await;
     let pg = PgServer::start();
     bootstrapped(&pg).await;
     let upstream = echo_upstream().await;
@@ -457,6 +464,7 @@ fn gateway_cli(pg: &PgServer, args: &[&str]) -> std::process::Output {
 
 #[test]
 fn the_binary_refuses_an_empty_database_and_bootstraps_it() {
+    let _serial = SERIAL.blocking_lock();
     let pg = PgServer::start();
     let out = gateway_cli(&pg, &[]);
     assert!(!out.status.success());
@@ -485,6 +493,7 @@ fn the_binary_refuses_an_empty_database_and_bootstraps_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_database_outage_keeps_routes_serving_and_recovers() {
+    let _serial = SERIAL.lock().await;
     let pg = PgServer::start();
     bootstrapped(&pg).await;
     let upstream = echo_upstream().await;
@@ -542,6 +551,7 @@ async fn a_database_outage_keeps_routes_serving_and_recovers() {
 /// one of them opens on both nodes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thousand_concurrent_logins_on_two_nodes_are_distinct_and_usable_on_both() {
+    let _serial = SERIAL.lock().await;
     const LOGINS: usize = 1000;
     let pg = PgServer::start();
     bootstrapped(&pg).await;
