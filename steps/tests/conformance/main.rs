@@ -12,11 +12,15 @@
 //! scenario's entities as one declarative document with `POST /config` and runs the scenarios one at a time;
 //! `external` provisions nothing and runs only `@preprovisioned` scenarios, every other being not applicable.
 //!
+//! Several targets (`--target NAME=PROXY_URL,ADMIN_URL`, repeatable; `NAME=in-process` for the reference
+//! gateway) run one after another, each with its own preflight, provisioning mode and backends, into one report.
+//!
 //! Output: cucumber's console report, a JUnit XML report (`target/conformance/junit.xml` unless
-//! `--junit-report` says otherwise; not-applicable scenarios as `<skipped/>`), a conformance matrix in Markdown
-//! (`target/conformance/matrix.md`, `--matrix-report`), and one last plain line
-//! `N passed, N failed[, N skipped], N not applicable` counting scenarios, since a `harness = false` target prints
-//! no libtest summary. The exit code is non-zero when a scenario failed or a feature did not parse.
+//! `--junit-report` says otherwise; a test suite per target, not-applicable scenarios as `<skipped/>`), a
+//! conformance matrix in Markdown (`target/conformance/matrix.md`, `--matrix-report`: a column per target and the
+//! differences between them), and one last plain line per target `N passed, N failed[, N skipped], N not
+//! applicable` counting scenarios, since a `harness = false` target prints no libtest summary. The exit code is
+//! non-zero when a scenario failed on any target or a feature did not parse.
 //!
 //! Options go after `--`: cucumber's (`--name <regex>`, `--tags <expr>`, `--concurrency <n>`, `--fail-fast`,
 //! `-vv` to print the World of a failed step...) and this harness's (the target and reports above, and the
@@ -28,9 +32,9 @@
 //! Keycloak in Docker, started by testcontainers with the same realm file; without a Docker engine the run stops
 //! before any scenario with one line saying so and a non-zero exit), or any OpenID provider with `--idp-issuer
 //! <url> --idp-client-id <id> --idp-client-secret <secret> --idp-username <user> --idp-password <password>`. Each
-//! option has an environment variable (`CONFORMANCE_IDP`, `CONFORMANCE_IDP_ISSUER`, ...). Against a provider
-//! given by URL, scenarios tagged `@short-token-lifespan` cannot work (its token lifespans are its own): they are
-//! not applicable too.
+//! option has an environment variable (`CONFORMANCE_IDP`, `CONFORMANCE_IDP_ISSUER`, ...). Docker is probed for
+//! Keycloak only when an `@openid-connect` scenario is selected. Against a provider given by URL, scenarios tagged
+//! `@short-token-lifespan` cannot work (its token lifespans are its own): they are not applicable too.
 
 mod admin;
 mod flows;
@@ -43,6 +47,7 @@ mod world;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::{CommandFactory as _, ValueEnum as _};
 use cucumber::gherkin;
@@ -54,12 +59,12 @@ use tracing_subscriber::EnvFilter;
 
 use identity::{ExternalIdp, IdpChoice, SHORT_TOKEN_LIFESPAN_TAG, Secret};
 use libtest::Invocation;
-use report::{JUnitCli, JUnitReport, Outcomes};
-use target::{Provisioning, TargetOptions};
+use report::{Outcomes, Recorder, TargetReport};
+use target::{Provisioning, TargetOptions, TargetSpec};
 use world::{GatewayWorld, Suite};
 
 /// This harness's own options, next to cucumber's.
-#[derive(Debug, clap::Args)]
+#[derive(Clone, Debug, clap::Args)]
 #[group(skip)]
 struct Custom {
     /// Where to write the JUnit XML report.
@@ -74,6 +79,13 @@ struct Custom {
     /// Where to write the conformance matrix (Markdown: every scenario with passed / failed / not applicable).
     #[arg(long, value_name = "path", default_value_os_t = default_report("matrix.md"))]
     matrix_report: PathBuf,
+
+    /// Run against several gateways, one after another, into one matrix: `NAME=PROXY_URL,ADMIN_URL`, or
+    /// `NAME=in-process` for the reference gateway started in-process. Repeatable; instead of
+    /// --proxy-url/--admin-url. The matrix gets a column per target and a list of the scenarios whose verdicts
+    /// differ; the JUnit report a test suite per target.
+    #[arg(long = "target", value_name = "NAME=PROXY_URL,ADMIN_URL")]
+    targets: Vec<TargetSpec>,
 
     /// Run against the gateway whose proxy listens here (with --admin-url) instead of the in-process
     /// reference gateway.
@@ -165,8 +177,9 @@ enum IdpKind {
 }
 
 impl Custom {
-    /// The gateway under test these options ask for.
-    fn target(&self) -> Result<TargetOptions, String> {
+    /// The gateways under test these options ask for, each with its name: the `--target`s, or the one of
+    /// `--proxy-url`/`--admin-url` (named `external`), or the in-process reference gateway (named `reference`).
+    fn targets(&self) -> Result<Vec<(String, TargetOptions)>, String> {
         let external = match (&self.proxy_url, &self.admin_url) {
             (Some(proxy), Some(admin)) => Some(target::External {
                 proxy: proxy.clone(),
@@ -180,12 +193,39 @@ impl Custom {
                 return Err("--admin-url (CONFORMANCE_ADMIN_URL) needs --proxy-url too".to_owned());
             }
         };
-        Ok(TargetOptions {
+        let options = |external| TargetOptions {
             external,
             bind_host: self.bind_host,
             upstream_host: self.upstream_host.clone().filter(|host| !host.is_empty()),
             provisioning: self.provisioning,
-        })
+        };
+        if self.targets.is_empty() {
+            let name = if external.is_some() {
+                "external"
+            } else {
+                "reference"
+            };
+            return Ok(vec![(name.to_owned(), options(external))]);
+        }
+        if external.is_some() {
+            return Err(
+                "--target and --proxy-url/--admin-url both name the gateway under test; give one"
+                    .to_owned(),
+            );
+        }
+        let mut names = std::collections::BTreeSet::new();
+        self.targets
+            .iter()
+            .map(|spec| {
+                if !names.insert(spec.name.clone()) {
+                    return Err(format!(
+                        "--target {}: two targets have this name",
+                        spec.name
+                    ));
+                }
+                Ok((spec.name.clone(), options(spec.external.clone())))
+            })
+            .collect()
     }
 
     /// The identity provider these options ask for, or why they do not make sense together.
@@ -238,7 +278,7 @@ impl Custom {
 type Opts = cli::Opts<
     parser::basic::Cli,
     runner::basic::Cli,
-    cli::Compose<writer::basic::Cli, JUnitCli>,
+    cli::Compose<writer::basic::Cli, cli::Empty>,
     Custom,
 >;
 
@@ -265,15 +305,32 @@ async fn main() -> ExitCode {
         Ok(opts) => opts,
         Err(error) => error.exit(),
     };
-    let (idp, target_options) = match (opts.custom.idp_choice(), opts.custom.target()) {
-        (Ok(idp), Ok(target)) => (idp, target),
+    let (idp, targets) = match (opts.custom.idp_choice(), opts.custom.targets()) {
+        (Ok(idp), Ok(targets)) => (idp, targets),
         (Err(error), _) | (_, Err(error)) => {
             eprintln!("error: {error}");
             return ExitCode::from(2);
         }
     };
-    if matches!(idp, IdpChoice::Keycloak) {
+    let wanted: Selector = {
+        let (name, tags) = (opts.re_filter.take(), opts.tags_filter.take());
+        Arc::new(move |feature, rule, scenario| {
+            let scenario_tags = feature
+                .tags
+                .iter()
+                .chain(rule.iter().flat_map(|r: &&gherkin::Rule| &r.tags))
+                .chain(&scenario.tags);
+            name.as_ref()
+                .is_none_or(|name| name.is_match(&scenario.name))
+                && tags.as_ref().is_none_or(|expr| expr.eval(scenario_tags))
+                && (filters.is_empty()
+                    || filters.iter().any(|f| scenario.name.contains(f.as_str())))
+        })
+    };
+    let features = Path::new(env!("CARGO_MANIFEST_DIR")).join("../features");
+    if matches!(idp, IdpChoice::Keycloak) && openid_connect_selected(&features, &wanted) {
         // Fail here, before any scenario, rather than in every OpenID Connect scenario: one line, non-zero exit.
+        // Only when an OpenID Connect scenario is selected: the others need no Docker.
         if let Err(error) = steps::keycloak::probe_docker_engine().await {
             eprintln!("{error}");
             return ExitCode::FAILURE;
@@ -282,184 +339,181 @@ async fn main() -> ExitCode {
     let skip_short_lifespans = !idp.can_shorten_lifespans();
     let idp_description = idp.describe();
     identity::choose(idp);
-    let target_description = target_options.describe();
-    let chosen_provisioning = target_options.provisioning;
-    target::choose(target_options);
 
-    // Preflight, before any scenario: the backends start (and the in-process gateway, by default), and the
-    // Admin API's root must answer with the gateway's version and plugins. Any failure is one line.
-    let suite = match Suite::get().await {
-        Ok(suite) => suite,
-        Err(error) => {
-            eprintln!("preflight: {error}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let info = match target::preflight(&suite.admin).await {
-        Ok(info) => info,
-        Err(error) => {
-            eprintln!("{error}");
-            return ExitCode::FAILURE;
-        }
-    };
-    println!(
-        "target: {target_description}, version {}, database {}, plugins available: {}",
-        info.version.as_deref().unwrap_or("unknown"),
-        info.database.as_deref().unwrap_or("unknown"),
-        info.plugins.iter().cloned().collect::<Vec<_>>().join(", ")
-    );
-    let provisioning = Provisioning::resolve(chosen_provisioning, &info);
-    target::choose_provisioning(provisioning);
-    let how = match (chosen_provisioning, provisioning) {
-        (Some(_), _) => "as asked",
-        (None, Provisioning::Declarative) => {
-            "the Admin API root reports configuration.database \"off\""
-        }
-        (None, _) => "the default",
-    };
-    print!("provisioning: {} ({how})", provisioning.name());
-    if provisioning == Provisioning::Declarative && opts.runner.concurrency != Some(1) {
-        // Each POST /config replaces every entity on the gateway: one scenario at a time.
-        opts.runner.concurrency = Some(1);
-        print!(", one scenario at a time");
-    }
-    println!();
+    let mut reports = Vec::new();
+    let mut failed_any = false;
+    let mut ran_any = 0;
+    for (target_name, target_options) in targets {
+        let target_description = target_options.describe();
+        let chosen_provisioning = target_options.provisioning;
+        target::choose(&target_name, target_options);
 
-    // Which scenarios run: those matching `--name`, `--tags` and libtest's positional filters, when given.
-    // cucumber itself applies `--name` or `--tags` and then ignores a filter given in code, so the selection is
-    // made here, where all three combine.
-    // Scenarios the target or the identity provider cannot serve are then set apart as not applicable.
-    let outcomes = Outcomes::default();
-    let (name, tags) = (opts.re_filter.take(), opts.tags_filter.take());
-    let recorded = outcomes.clone();
-    let selection_info = info.clone();
-    let selected = move |feature: &gherkin::Feature,
-                         rule: Option<&gherkin::Rule>,
-                         scenario: &gherkin::Scenario| {
-        let scenario_tags = || {
-            feature
-                .tags
-                .iter()
-                .chain(rule.iter().flat_map(|r| &r.tags))
-                .chain(&scenario.tags)
+        // Preflight, before any scenario: the backends start (and the in-process gateway, by default), and the
+        // Admin API's root must answer with the gateway's version and plugins. Any failure is one line.
+        let suite = match Suite::get().await {
+            Ok(suite) => suite,
+            Err(error) => {
+                eprintln!("preflight ({target_name}): {error}");
+                return ExitCode::FAILURE;
+            }
         };
-        let wanted = name
-            .as_ref()
-            .is_none_or(|name| name.is_match(&scenario.name))
-            && tags.as_ref().is_none_or(|expr| expr.eval(scenario_tags()))
-            && (filters.is_empty() || filters.iter().any(|f| scenario.name.contains(f.as_str())));
-        if !wanted {
-            return false;
-        }
-        let reason = provisioning
-            .not_applicable(scenario_tags())
-            .or_else(|| selection_info.not_applicable(scenario_tags()))
-            .or_else(|| {
-            (skip_short_lifespans && scenario_tags().any(|tag| tag == SHORT_TOKEN_LIFESPAN_TAG))
-                .then(|| {
-                    format!(
-                        "@{SHORT_TOKEN_LIFESPAN_TAG}: needs access tokens that expire within seconds, and the \
-                         token lifespans of {idp_description} are set by that provider, not by this harness"
-                    )
-                })
-        });
-        match reason {
-            Some(reason) => {
-                recorded.not_applicable(feature, rule, scenario, reason);
-                false
+        let info = match target::preflight(&suite.admin).await {
+            Ok(info) => info,
+            Err(error) => {
+                eprintln!("{error}");
+                return ExitCode::FAILURE;
             }
-            None => true,
-        }
-    };
-    let junit = match create_report(&opts.custom.junit_report) {
-        Ok(file) => file,
-        Err(error) => {
-            eprintln!(
-                "cannot create the JUnit report {}: {error}",
-                opts.custom.junit_report.display()
-            );
-            return ExitCode::FAILURE;
-        }
-    };
-    let junit_path = opts.custom.junit_report.clone();
-    let allow_empty = opts.custom.allow_empty;
-    let matrix_path = opts.custom.matrix_report.clone();
-    let features = Path::new(env!("CARGO_MANIFEST_DIR")).join("../features");
-
-    let console = writer::Basic::raw(std::io::stdout(), Coloring::Auto, Verbosity::Default);
-    let outcome = GatewayWorld::cucumber()
-        .with_writer(
-            console
-                .tee::<GatewayWorld, _>(JUnitReport::new(junit, outcomes.clone()))
-                .normalized()
-                .summarized(),
-        )
-        .fail_on_skipped()
-        .after(|_, _, _, _, world| {
-            // Runs after every scenario, also one whose step failed or panicked: what it provisioned goes.
-            async move {
-                if let Some(world) = world {
-                    world.clean_up().await;
-                }
-            }
-            .boxed_local()
-        })
-        .with_cli(opts)
-        .filter_run(features, selected)
-        .await;
-
-    for (reason, count) in outcomes.not_applicable_reasons() {
-        println!("not applicable: {count} scenario(s): {reason}");
-    }
-    for (plugin, count) in world::plugins_not_enabled() {
+        };
         println!(
-            "the target refused the plugin '{plugin}' as not enabled in {count} scenario(s): enable it on the \
-             gateway, or tag those scenarios @{plugin}"
+            "target {target_name}: {target_description}, version {}, database {}, plugins available: {}",
+            info.version.as_deref().unwrap_or("unknown"),
+            info.database.as_deref().unwrap_or("unknown"),
+            info.plugins.iter().cloned().collect::<Vec<_>>().join(", ")
         );
-    }
-    let scenarios = outcome.inner_writer().scenarios_stats();
-    let not_applicable = outcomes.not_applicable_count();
-    // A feature file that does not parse has no scenarios to count: count it as a failure so the line agrees with
-    // the exit code.
-    let failed = scenarios.failed + outcome.parsing_errors();
-    let mut line = format!("{} passed, {failed} failed", scenarios.passed);
-    if scenarios.skipped > 0 {
-        line.push_str(&format!(", {} skipped", scenarios.skipped));
-    }
-    line.push_str(&format!(", {not_applicable} not applicable"));
+        let provisioning = Provisioning::resolve(chosen_provisioning, &info);
+        target::choose_provisioning(provisioning);
+        let how = match (chosen_provisioning, provisioning) {
+            (Some(_), _) => "as asked",
+            (None, Provisioning::Declarative) => {
+                "the Admin API root reports configuration.database \"off\""
+            }
+            (None, _) => "the default",
+        };
+        let mut run_opts = opts.clone();
+        let mut provisioning_line = format!("{} ({how})", provisioning.name());
+        if provisioning == Provisioning::Declarative && run_opts.runner.concurrency != Some(1) {
+            // Each POST /config replaces every entity on the gateway: one scenario at a time.
+            run_opts.runner.concurrency = Some(1);
+            provisioning_line.push_str(", one scenario at a time");
+        }
+        println!("provisioning: {provisioning_line}");
 
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_default();
-    let workspace = workspace.canonicalize().unwrap_or(workspace);
-    if let Err(error) = report::tidy_junit(&junit_path, &workspace) {
-        eprintln!(
-            "cannot tidy the JUnit report {}: {error}",
-            junit_path.display()
-        );
+        // Which scenarios run: those matching `--name`, `--tags` and libtest's positional filters, when given.
+        // cucumber itself applies `--name` or `--tags` and then ignores a filter given in code, so the selection is
+        // made here, where all three combine.
+        // Scenarios the target or the identity provider cannot serve are then set apart as not applicable.
+        let outcomes = Outcomes::default();
+        let recorded = outcomes.clone();
+        let selection_info = info.clone();
+        let wanted = Arc::clone(&wanted);
+        let idp_name = idp_description.clone();
+        let selected = move |feature: &gherkin::Feature,
+                             rule: Option<&gherkin::Rule>,
+                             scenario: &gherkin::Scenario| {
+            if !wanted(feature, rule, scenario) {
+                return false;
+            }
+            let scenario_tags = || {
+                feature
+                    .tags
+                    .iter()
+                    .chain(rule.iter().flat_map(|r| &r.tags))
+                    .chain(&scenario.tags)
+            };
+            let reason = provisioning
+                .not_applicable(scenario_tags())
+                .or_else(|| selection_info.not_applicable(scenario_tags()))
+                .or_else(|| {
+                    (skip_short_lifespans
+                        && scenario_tags().any(|tag| tag == SHORT_TOKEN_LIFESPAN_TAG))
+                    .then(|| {
+                        format!(
+                            "@{SHORT_TOKEN_LIFESPAN_TAG}: needs access tokens that expire within seconds, and the \
+                             token lifespans of {idp_name} are set by that provider, not by this harness"
+                        )
+                    })
+                });
+            match reason {
+                Some(reason) => {
+                    recorded.not_applicable(feature, rule, scenario, reason);
+                    false
+                }
+                None => true,
+            }
+        };
+
+        let console = writer::Basic::raw(std::io::stdout(), Coloring::Auto, Verbosity::Default);
+        let outcome = GatewayWorld::cucumber()
+            .with_writer(
+                console
+                    .tee::<GatewayWorld, _>(Recorder::new(outcomes.clone()))
+                    .normalized()
+                    .summarized(),
+            )
+            .fail_on_skipped()
+            .after(|_, _, _, _, world| {
+                // Runs after every scenario, also one whose step failed or panicked: what it provisioned goes.
+                async move {
+                    if let Some(world) = world {
+                        world.clean_up().await;
+                    }
+                }
+                .boxed_local()
+            })
+            .with_cli(run_opts)
+            .filter_run(features.clone(), selected)
+            .await;
+
+        for (reason, count) in outcomes.not_applicable_reasons() {
+            println!("not applicable: {count} scenario(s): {reason}");
+        }
+        for (plugin, count) in world::plugins_not_enabled() {
+            println!(
+                "the target refused the plugin '{plugin}' as not enabled in {count} scenario(s): enable it on the \
+                 gateway, or tag those scenarios @{plugin}"
+            );
+        }
+        let scenarios = outcome.inner_writer().scenarios_stats();
+        let not_applicable = outcomes.not_applicable_count();
+        // A feature file that does not parse has no scenarios to count: count it as a failure so the line agrees
+        // with the exit code.
+        let failed = scenarios.failed + outcome.parsing_errors();
+        let mut line = format!("{} passed, {failed} failed", scenarios.passed);
+        if scenarios.skipped > 0 {
+            line.push_str(&format!(", {} skipped", scenarios.skipped));
+        }
+        line.push_str(&format!(", {not_applicable} not applicable"));
+        println!("target {target_name}: {line}");
+        failed_any |= outcome.execution_has_failed() || failed > 0;
+        ran_any += scenarios.passed + scenarios.failed + scenarios.skipped;
+        reports.push(TargetReport {
+            name: target_name,
+            description: target_description,
+            version: info.version.clone(),
+            provisioning: provisioning_line,
+            identity_provider: idp_description.clone(),
+            summary: line,
+            outcomes,
+        });
     }
-    if let Err(error) = report::add_not_applicable_to_junit(&junit_path, &outcomes) {
-        eprintln!(
-            "cannot add the not-applicable scenarios to {}: {error}",
+
+    let junit_path = opts.custom.junit_report.clone();
+    match create_report(&junit_path).and_then(|mut file| report::write_junit(&mut file, &reports)) {
+        Ok(()) => {}
+        Err(error) => eprintln!(
+            "cannot write the JUnit report {}: {error}",
             junit_path.display()
-        );
+        ),
     }
-    let matrix = report::Matrix {
-        target: &target_description,
-        version: info.version.as_deref(),
-        summary: &line,
-        outcomes: &outcomes,
-    };
+    let matrix_path = opts.custom.matrix_report.clone();
+    let matrix = report::Matrix { targets: &reports };
     match create_report(&matrix_path).and_then(|mut file| matrix.write(&mut file)) {
         Ok(()) => println!("conformance matrix: {}", matrix_path.display()),
         Err(error) => eprintln!("cannot write the matrix {}: {error}", matrix_path.display()),
     }
-    println!("{line}");
-    let ran = scenarios.passed + scenarios.failed + scenarios.skipped;
-    if outcome.execution_has_failed() || failed > 0 {
+    for report in &reports {
+        if reports.len() > 1 {
+            print!("{}: ", report.name);
+        }
+        println!("{}", report.summary);
+    }
+    let not_applicable: usize = reports
+        .iter()
+        .map(|r| r.outcomes.not_applicable_count())
+        .sum();
+    if failed_any {
         ExitCode::FAILURE
-    } else if ran == 0 && !allow_empty {
+    } else if ran_any == 0 && !opts.custom.allow_empty {
         let why = if not_applicable > 0 {
             format!("all {not_applicable} selected scenarios were not applicable to this target")
         } else {
@@ -474,11 +528,53 @@ async fn main() -> ExitCode {
     }
 }
 
+/// Whether a scenario is selected by `--name`, `--tags` and libtest's positional filters.
+type Selector = Arc<
+    dyn Fn(&gherkin::Feature, Option<&gherkin::Rule>, &gherkin::Scenario) -> bool + Send + Sync,
+>;
+
+/// Whether any selected scenario under `features` is an `@openid-connect` one (the only ones that need the
+/// identity provider, hence Docker for Keycloak). A feature that does not parse counts as selected.
+fn openid_connect_selected(features: &Path, wanted: &Selector) -> bool {
+    let mut files = Vec::new();
+    let mut dirs = vec![features.to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "feature") {
+                files.push(path);
+            }
+        }
+    }
+    files.iter().any(|path| {
+        let Ok(feature) = gherkin::Feature::parse_path(path, gherkin::GherkinEnv::default()) else {
+            return true;
+        };
+        let oidc = |tags: &[String]| tags.iter().any(|t| t == "openid-connect");
+        let in_feature = oidc(&feature.tags);
+        let scenarios = feature.scenarios.iter().map(|s| (None, s)).chain(
+            feature
+                .rules
+                .iter()
+                .flat_map(|r| r.scenarios.iter().map(move |s| (Some(r), s))),
+        );
+        scenarios.into_iter().any(|(rule, scenario)| {
+            (in_feature || rule.is_some_and(|r| oidc(&r.tags)) || oidc(&scenario.tags))
+                && wanted(&feature, rule, scenario)
+        })
+    })
+}
+
 /// What `--help` says about this harness (cucumber's own text is about petting a dog).
 const ABOUT: &str = "The conformance harness: Gherkin scenarios of Kong's session-authentication flows \
 (key-auth, session, request-termination, openid-connect), run against the in-process reference gateway or, with \
---proxy-url/--admin-url, any gateway with Kong's Admin API. Each scenario provisions what it needs through the \
-Admin API (or POST /config) in its own namespace and checks only the proxy's wire behaviour. Writes a JUnit \
+--proxy-url/--admin-url, any gateway with Kong's Admin API (or several, with --target, into one matrix). Each \
+scenario provisions what it needs through the Admin API (or POST /config) in its own namespace and checks only the proxy's wire behaviour. Writes a JUnit \
 report and a conformance matrix; exits non-zero when a scenario failed, the target is not a Kong Admin API, or \
 nothing ran (unless --allow-empty). Run it as `cargo test --test conformance -- [OPTIONS] [FILTER]`.";
 

@@ -1,73 +1,78 @@
-//! The reports written next to the console output: JUnit XML (cucumber's writer, plus the not-applicable
-//! scenarios as `<skipped/>` test cases) and the conformance matrix in Markdown (every scenario with its verdict
-//! for the target), both from the [`Outcomes`] recorded while the scenarios run.
+//! The reports written next to the console output, from the [`Outcomes`] recorded while the scenarios run (one
+//! [`Outcomes`] per target): the JUnit XML report (one `<testsuite>` per target; a test case per scenario with its
+//! feature as `classname`, its real duration, and the failed step and why, or why it was not applicable), and the
+//! conformance matrix in Markdown (a column per target, a row per scenario, and the differences between targets).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Debug;
 use std::io;
-use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use cucumber::{Event, World, Writer, cli, event, gherkin, parser, writer};
 
-/// cucumber's [`writer::JUnit`], made fit to sit beside the console writer in a `tee` under `Summarize`.
-///
-/// `Summarize` needs every branch below it to say whether its CLI options colour the output (`cli::Colored`, which
-/// the JUnit options do not implement) and to accept the summary text (for which an XML report has no place, so it
-/// is dropped here).
-///
-/// It also records every scenario's verdict in [`Outcomes`], for the matrix.
-pub struct JUnitReport<W, Out: io::Write>(writer::JUnit<W, Out>, Outcomes);
+/// A writer that only records every scenario's verdict, failed step and duration in [`Outcomes`]; it sits beside
+/// the console writer in a `tee`. (It accepts and drops the summary text `Summarize` hands to every branch.)
+pub struct Recorder(Outcomes);
 
-impl<W: Debug, Out: io::Write> JUnitReport<W, Out> {
-    /// A report written to `out` when the run finishes; verdicts go to `outcomes` as scenarios finish.
-    pub fn new(out: Out, outcomes: Outcomes) -> Self {
-        Self(
-            writer::JUnit::raw(out, writer::Verbosity::Default),
-            outcomes,
-        )
+impl Recorder {
+    /// Records into `outcomes` as scenarios finish.
+    pub fn new(outcomes: Outcomes) -> Self {
+        Self(outcomes)
     }
 }
 
-/// The JUnit writer's CLI options (`--junit-v`).
-#[derive(Clone, Copy, Debug, Default, clap::Args)]
-#[group(skip)]
-pub struct JUnitCli {
-    #[command(flatten)]
-    inner: writer::junit::Cli,
-}
-
-impl cli::Colored for JUnitCli {}
-
-impl<W: World + Debug, Out: io::Write> Writer<W> for JUnitReport<W, Out> {
-    type Cli = JUnitCli;
+impl<W: World + Debug> Writer<W> for Recorder {
+    type Cli = cli::Empty;
 
     async fn handle_event(
         &mut self,
         event: parser::Result<Event<event::Cucumber<W>>>,
-        cli: &Self::Cli,
+        _: &Self::Cli,
     ) {
         if let Ok(event) = &event {
-            self.1.record(&event.value);
+            self.0.record(&event.value, event.at);
         }
-        self.0.handle_event(event, &cli.inner).await;
     }
 }
 
-impl<W: World + Debug, Out: io::Write, Value> writer::Arbitrary<W, Value> for JUnitReport<W, Out> {
+impl<W: World + Debug, Value> writer::Arbitrary<W, Value> for Recorder {
     async fn write(&mut self, _: Value) {}
 }
 
-impl<W, Out: io::Write> writer::NonTransforming for JUnitReport<W, Out> {}
+impl writer::NonTransforming for Recorder {}
 
 /// What happened to one scenario.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Verdict {
     Passed,
-    Failed,
+    /// A step failed (or matched no definition, or a hook failed): which one, and why, on one line.
+    Failed {
+        step: String,
+        why: String,
+    },
     /// Not run: the target (or the identity provider) cannot run it, for this reason.
     NotApplicable(String),
+}
+
+impl Verdict {
+    /// The verdict in one line (`failed at "Then ...": observed 401, expected 200`).
+    pub fn one_line(&self) -> String {
+        match self {
+            Self::Passed => "passed".to_owned(),
+            Self::Failed { step, why } => format!("failed at `{step}`: {why}"),
+            Self::NotApplicable(reason) => format!("not applicable ({reason})"),
+        }
+    }
+
+    /// `passed`, `failed` or `not applicable`, for comparing targets.
+    fn kind(&self) -> &'static str {
+        match self {
+            Self::Passed => "passed",
+            Self::Failed { .. } => "failed",
+            Self::NotApplicable(_) => "not applicable",
+        }
+    }
 }
 
 /// One scenario of the run.
@@ -79,9 +84,12 @@ pub struct Row {
     /// The feature's, rule's and scenario's tags, without `@`.
     pub tags: Vec<String>,
     pub verdict: Verdict,
+    /// When it started, and how long it took once finished.
+    started: Option<SystemTime>,
+    pub duration: Duration,
 }
 
-/// Every scenario's verdict, by feature file and line; shared by the filter, the writer and `main`.
+/// Every scenario's verdict, by feature file and line; shared by the filter, the recorder and `main`.
 #[derive(Clone, Debug, Default)]
 pub struct Outcomes(Arc<Mutex<BTreeMap<(String, usize), Row>>>);
 
@@ -98,41 +106,42 @@ impl Outcomes {
         scenario: &gherkin::Scenario,
         reason: String,
     ) {
-        self.set(feature, rule, scenario, Verdict::NotApplicable(reason));
+        self.update(feature, rule, scenario, |row| {
+            row.verdict = Verdict::NotApplicable(reason);
+        });
     }
 
-    fn set(
+    /// Applies `change` to the scenario's row, created (passed, so far) on first sight.
+    fn update(
         &self,
         feature: &gherkin::Feature,
         rule: Option<&gherkin::Rule>,
         scenario: &gherkin::Scenario,
-        verdict: Verdict,
+        change: impl FnOnce(&mut Row),
     ) {
         let file = feature_file(feature);
-        let tags = feature
-            .tags
-            .iter()
-            .chain(rule.iter().flat_map(|r| &r.tags))
-            .chain(&scenario.tags)
-            .cloned()
-            .collect();
         let mut rows = self.rows();
         let row = rows
             .entry((file.clone(), scenario.position.line))
-            .or_insert(Row {
+            .or_insert_with(|| Row {
                 feature: file,
                 scenario: scenario.name.clone(),
-                tags,
-                verdict: verdict.clone(),
+                tags: feature
+                    .tags
+                    .iter()
+                    .chain(rule.iter().flat_map(|r| &r.tags))
+                    .chain(&scenario.tags)
+                    .cloned()
+                    .collect(),
+                verdict: Verdict::Passed,
+                started: None,
+                duration: Duration::ZERO,
             });
-        // A failure is final (a failed step, then the scenario's end).
-        if row.verdict != Verdict::Failed {
-            row.verdict = verdict;
-        }
+        change(row);
     }
 
-    /// Takes in one event of the run.
-    fn record<W>(&self, event: &event::Cucumber<W>) {
+    /// Takes in one event of the run, which happened `at`.
+    fn record<W>(&self, event: &event::Cucumber<W>, at: SystemTime) {
         let event::Cucumber::Feature(feature, event) = event else {
             return;
         };
@@ -143,14 +152,42 @@ impl Outcomes {
             }
             _ => return,
         };
-        let verdict = match event {
-            event::Scenario::Step(_, event::Step::Failed(..) | event::Step::Skipped)
-            | event::Scenario::Background(_, event::Step::Failed(..) | event::Step::Skipped)
-            | event::Scenario::Hook(_, event::Hook::Failed(..)) => Verdict::Failed,
-            event::Scenario::Finished => Verdict::Passed,
+        let failure = match event {
+            event::Scenario::Started => {
+                self.update(feature, rule, scenario, |row| row.started = Some(at));
+                return;
+            }
+            event::Scenario::Finished => {
+                self.update(feature, rule, scenario, |row| {
+                    if let Some(started) = row.started {
+                        row.duration = at.duration_since(started).unwrap_or_default();
+                    }
+                });
+                return;
+            }
+            event::Scenario::Step(step, event::Step::Failed(_, _, _, error))
+            | event::Scenario::Background(step, event::Step::Failed(_, _, _, error)) => {
+                (step_text(step), failure_line(&error.to_string()))
+            }
+            event::Scenario::Step(step, event::Step::Skipped)
+            | event::Scenario::Background(step, event::Step::Skipped) => (
+                step_text(step),
+                "no step definition matches this step".to_owned(),
+            ),
+            event::Scenario::Hook(kind, event::Hook::Failed(_, info)) => {
+                (format!("{kind:?} hook"), failure_line(&panic_text(info)))
+            }
             _ => return,
         };
-        self.set(feature, rule, scenario, verdict);
+        self.update(feature, rule, scenario, |row| {
+            // The first failure is the one that counts (later steps are skipped).
+            if !matches!(row.verdict, Verdict::Failed { .. }) {
+                row.verdict = Verdict::Failed {
+                    step: failure.0,
+                    why: failure.1,
+                };
+            }
+        });
     }
 
     /// How many scenarios were not applicable.
@@ -178,6 +215,51 @@ impl Outcomes {
     }
 }
 
+/// `Then the response status is 200`.
+fn step_text(step: &gherkin::Step) -> String {
+    format!("{}{}", step.keyword, step.value).trim().to_owned()
+}
+
+/// The text of a panic payload.
+fn panic_text(info: &event::Info) -> String {
+    if let Some(text) = info.downcast_ref::<String>() {
+        text.clone()
+    } else if let Some(text) = info.downcast_ref::<&str>() {
+        (*text).to_owned()
+    } else {
+        "(a panic without a message)".to_owned()
+    }
+}
+
+/// A step's failure on one line: cucumber's prefix dropped, and an `assert_eq!` (whose left side the steps give as
+/// what they observed and whose right side as what they expected) as "context: observed X, expected Y".
+pub fn failure_line(text: &str) -> String {
+    let text = text
+        .strip_prefix("Step panicked. Captured output: ")
+        .unwrap_or(text);
+    let text = match text.split_once("assertion `left == right` failed") {
+        Some((before, after)) => {
+            let (context, sides) = match after.split_once("\n  left: ") {
+                Some((context, sides)) => (context.trim_start_matches(':').trim(), sides),
+                None => ("", after),
+            };
+            match sides.split_once("\n right: ") {
+                Some((left, right)) => {
+                    let context = if context.is_empty() {
+                        String::new()
+                    } else {
+                        format!("{context}: ")
+                    };
+                    format!("{before}{context}observed {left}, expected {right}")
+                }
+                None => text.to_owned(),
+            }
+        }
+        None => text.to_owned(),
+    };
+    crate::target::one_line_max(&text, 400)
+}
+
 /// The feature's file relative to the `features/` folder (`session/logout.feature`), else its name.
 fn feature_file(feature: &gherkin::Feature) -> String {
     let Some(path) = &feature.path else {
@@ -190,89 +272,73 @@ fn feature_file(feature: &gherkin::Feature) -> String {
     }
 }
 
-/// Appends the not-applicable scenarios to the JUnit report at `path` as a test suite of `<skipped/>` cases.
-pub fn add_not_applicable_to_junit(path: &Path, outcomes: &Outcomes) -> io::Result<()> {
-    let rows: Vec<Row> = outcomes
-        .snapshot()
-        .into_iter()
-        .filter(|row| matches!(row.verdict, Verdict::NotApplicable(_)))
-        .collect();
-    if rows.is_empty() {
-        return Ok(());
-    }
-    let mut xml = std::fs::read_to_string(path)?;
-    if let Some(empty) = xml.rfind("<testsuites/>") {
-        // No scenario ran: cucumber's report has an empty element.
-        xml.replace_range(empty.., "<testsuites></testsuites>");
-    }
-    let Some(end) = xml.rfind("</testsuites>") else {
-        return Err(io::Error::other("no </testsuites> in the report"));
-    };
-    let mut suite = format!(
-        "<testsuite id=\"not-applicable\" name=\"not applicable\" package=\"testsuite/not-applicable\" \
-         tests=\"{0}\" errors=\"0\" failures=\"0\" skipped=\"{0}\" time=\"0\">\n",
-        rows.len()
-    );
-    for row in &rows {
-        let Verdict::NotApplicable(reason) = &row.verdict else {
-            continue;
-        };
-        suite.push_str(&format!(
-            "  <testcase name=\"{}\" classname=\"{}\" time=\"0\"><skipped message=\"not applicable: {}\"/></testcase>\n",
-            xml_escape(&row.scenario),
-            xml_escape(&row.feature),
-            xml_escape(reason)
-        ));
-    }
-    suite.push_str("</testsuite>\n");
-    std::fs::write(path, format!("{}{suite}{}", &xml[..end], &xml[end..]))
+/// What one target of the run was, and what happened to its scenarios.
+pub struct TargetReport {
+    /// The name given with `--target NAME=...` (or `reference` / `target` by default).
+    pub name: String,
+    /// Where it is (proxy and Admin API URLs, or the in-process gateway).
+    pub description: String,
+    /// `version` from its Admin API root.
+    pub version: Option<String>,
+    /// `admin-api`, `declarative` or `external`, and why.
+    pub provisioning: String,
+    /// The identity provider of the OpenID Connect scenarios.
+    pub identity_provider: String,
+    /// `N passed, N failed, N not applicable`.
+    pub summary: String,
+    pub outcomes: Outcomes,
 }
 
-/// Makes cucumber's JUnit report readable where it is read: scenario and suite names carry paths relative to
-/// the workspace (`features/key_auth/invalid_key.feature:13:3`, not the absolute path of this checkout), and every
-/// test case has a `classname`, its feature, so CI tools group scenarios by feature.
-pub fn tidy_junit(path: &Path, workspace: &Path) -> io::Result<()> {
-    let xml = std::fs::read_to_string(path)?;
-    let root = workspace.to_string_lossy();
-    let root = root.trim_end_matches('/');
-    let mut xml = xml
-        .replace(&format!("{root}/"), "")
-        .replace(&format!("{}/", root.trim_start_matches('/')), "");
-    let mut out = String::with_capacity(xml.len() + 4096);
-    let mut feature = String::new();
-    while let Some(at) = xml.find('<') {
-        out.push_str(&xml[..at]);
-        xml.replace_range(..at, "");
-        let end = xml.find('>').map_or(xml.len(), |e| e + 1);
-        let tag = &xml[..end];
-        if tag.starts_with("<testsuite ") {
-            feature = attribute(tag, "name")
-                .map(|name| {
-                    let name = name.split(": features/").next().unwrap_or(name);
-                    name.strip_prefix("Feature: ").unwrap_or(name).to_owned()
-                })
-                .unwrap_or_default();
-            out.push_str(tag);
-        } else if tag.starts_with("<testcase ") && attribute(tag, "classname").is_none() {
-            out.push_str(&format!(
-                "<testcase classname=\"{}\" {}",
-                feature,
-                &tag["<testcase ".len()..]
-            ));
-        } else {
-            out.push_str(tag);
+/// Writes the JUnit XML report: one `<testsuite>` per target, one `<testcase>` per scenario (named
+/// `feature: scenario`, with the feature file as `classname` and its duration), `<failure>` with the failed step and
+/// why, `<skipped>` with why it was not applicable.
+pub fn write_junit(out: &mut impl io::Write, targets: &[TargetReport]) -> io::Result<()> {
+    writeln!(out, r#"<?xml version="1.0" encoding="utf-8"?>"#)?;
+    writeln!(out, "<testsuites>")?;
+    for target in targets {
+        let rows = target.outcomes.snapshot();
+        let failures = rows
+            .iter()
+            .filter(|r| matches!(r.verdict, Verdict::Failed { .. }))
+            .count();
+        let skipped = rows
+            .iter()
+            .filter(|r| matches!(r.verdict, Verdict::NotApplicable(_)))
+            .count();
+        let time: f64 = rows.iter().map(|r| r.duration.as_secs_f64()).sum();
+        writeln!(
+            out,
+            r#"  <testsuite name="{}" package="{}" tests="{}" failures="{failures}" errors="0" skipped="{skipped}" time="{time:.3}">"#,
+            xml_escape(&target.name),
+            xml_escape(&target.description),
+            rows.len()
+        )?;
+        for row in &rows {
+            write!(
+                out,
+                r#"    <testcase name="{}" classname="features/{}" time="{:.3}""#,
+                xml_escape(&row.scenario),
+                xml_escape(&row.feature),
+                row.duration.as_secs_f64()
+            )?;
+            match &row.verdict {
+                Verdict::Passed => writeln!(out, "/>")?,
+                Verdict::Failed { step, why } => writeln!(
+                    out,
+                    r#"><failure message="{}" type="{}"/></testcase>"#,
+                    xml_escape(why),
+                    xml_escape(step)
+                )?,
+                Verdict::NotApplicable(reason) => writeln!(
+                    out,
+                    r#"><skipped message="not applicable: {}"/></testcase>"#,
+                    xml_escape(reason)
+                )?,
+            }
         }
-        xml.replace_range(..end, "");
+        writeln!(out, "  </testsuite>")?;
     }
-    out.push_str(&xml);
-    std::fs::write(path, out)
-}
-
-/// The raw (still escaped) value of `name="..."` in a start tag.
-fn attribute<'a>(tag: &'a str, name: &str) -> Option<&'a str> {
-    let start = tag.find(&format!(" {name}=\""))? + name.len() + 3;
-    let len = tag[start..].find('"')?;
-    Some(&tag[start..start + len])
+    writeln!(out, "</testsuites>")
 }
 
 fn xml_escape(text: &str) -> String {
@@ -282,49 +348,116 @@ fn xml_escape(text: &str) -> String {
         .replace('"', "&quot;")
 }
 
-/// The conformance matrix: the target, its version, the date, then every scenario with its verdict.
+/// The conformance matrix: the targets (name, where, version, provisioning, identity provider, result), then a row
+/// per scenario with a column per target, then the scenarios whose verdicts differ between targets.
 pub struct Matrix<'a> {
-    /// What the run was against (proxy and Admin API URLs, or the in-process gateway).
-    pub target: &'a str,
-    /// `version` from the Admin API root.
-    pub version: Option<&'a str>,
-    /// The summary line (`N passed, N failed, N not applicable`).
-    pub summary: &'a str,
-    pub outcomes: &'a Outcomes,
+    pub targets: &'a [TargetReport],
 }
 
 impl Matrix<'_> {
     /// Writes the matrix as Markdown.
     pub fn write(&self, out: &mut impl io::Write) -> io::Result<()> {
         writeln!(out, "# Conformance matrix\n")?;
-        writeln!(out, "- Target: {}", self.target)?;
+        writeln!(out, "Date: {}\n", utc_now())?;
         writeln!(
             out,
-            "- Gateway version (Admin API `GET /`): {}",
-            self.version.unwrap_or("unknown")
+            "| Target | Where | Version (Admin API `GET /`) | Provisioning | Identity provider | Result |"
         )?;
-        writeln!(out, "- Date: {}", utc_now())?;
-        writeln!(out, "- Result: {}\n", self.summary)?;
-        writeln!(out, "| Feature | Scenario | Tags | Result |")?;
-        writeln!(out, "| --- | --- | --- | --- |")?;
-        for row in self.outcomes.snapshot() {
-            let tags: Vec<String> = row.tags.iter().map(|t| format!("`@{t}`")).collect();
-            let verdict = match &row.verdict {
-                Verdict::Passed => "passed".to_owned(),
-                Verdict::Failed => "**failed**".to_owned(),
-                Verdict::NotApplicable(reason) => format!("not applicable ({reason})"),
-            };
+        writeln!(out, "| --- | --- | --- | --- | --- | --- |")?;
+        for target in self.targets {
+            writeln!(
+                out,
+                "| {} | {} | {} | {} | {} | {} |",
+                cell(&target.name),
+                cell(&target.description),
+                cell(target.version.as_deref().unwrap_or("unknown")),
+                cell(&target.provisioning),
+                cell(&target.identity_provider),
+                cell(&target.summary)
+            )?;
+        }
+        writeln!(out)?;
+        // Every scenario any target saw, in feature-file order.
+        let per_target: Vec<BTreeMap<(String, String), Row>> = self
+            .targets
+            .iter()
+            .map(|t| {
+                t.outcomes
+                    .snapshot()
+                    .into_iter()
+                    .map(|row| ((row.feature.clone(), row.scenario.clone()), row))
+                    .collect()
+            })
+            .collect();
+        let mut order: Vec<(String, String, Vec<String>)> = Vec::new();
+        let mut seen = BTreeSet::new();
+        for target in self.targets {
+            for row in target.outcomes.snapshot() {
+                if seen.insert((row.feature.clone(), row.scenario.clone())) {
+                    order.push((row.feature, row.scenario, row.tags));
+                }
+            }
+        }
+        let names: Vec<String> = self.targets.iter().map(|t| cell(&t.name)).collect();
+        writeln!(out, "| Feature | Scenario | Tags | {} |", names.join(" | "))?;
+        writeln!(
+            out,
+            "| --- | --- | --- |{}",
+            " --- |".repeat(self.targets.len())
+        )?;
+        let mut differences = Vec::new();
+        for (feature, scenario, tags) in &order {
+            let key = (feature.clone(), scenario.clone());
+            let verdicts: Vec<Option<&Verdict>> = per_target
+                .iter()
+                .map(|rows| rows.get(&key).map(|row| &row.verdict))
+                .collect();
+            let cells: Vec<String> = verdicts
+                .iter()
+                .map(|verdict| match verdict {
+                    None => "not selected".to_owned(),
+                    Some(Verdict::Failed { .. }) => {
+                        format!("**{}**", cell(&verdicts_line(verdict)))
+                    }
+                    Some(_) => cell(&verdicts_line(verdict)),
+                })
+                .collect();
+            let tags: Vec<String> = tags.iter().map(|t| format!("`@{t}`")).collect();
             writeln!(
                 out,
                 "| {} | {} | {} | {} |",
-                cell(&row.feature),
-                cell(&row.scenario),
+                cell(feature),
+                cell(scenario),
                 tags.join(" "),
-                cell(&verdict)
+                cells.join(" | ")
             )?;
+            let kinds: BTreeSet<&str> = verdicts
+                .iter()
+                .map(|v| v.map_or("not selected", Verdict::kind))
+                .collect();
+            if kinds.len() > 1 {
+                differences.push((feature, scenario, verdicts));
+            }
+        }
+        if self.targets.len() > 1 {
+            writeln!(out, "\n## Differences\n")?;
+            if differences.is_empty() {
+                writeln!(out, "Every scenario has the same verdict on every target.")?;
+            }
+            for (feature, scenario, verdicts) in differences {
+                writeln!(out, "- `{feature}` — {scenario}")?;
+                for (target, verdict) in self.targets.iter().zip(verdicts) {
+                    writeln!(out, "  - {}: {}", target.name, verdicts_line(&verdict))?;
+                }
+            }
         }
         Ok(())
     }
+}
+
+/// A verdict in one line, or "not selected".
+fn verdicts_line(verdict: &Option<&Verdict>) -> String {
+    verdict.map_or_else(|| "not selected".to_owned(), Verdict::one_line)
 }
 
 /// Text made safe for a Markdown table cell.

@@ -19,7 +19,7 @@
 use std::collections::BTreeSet;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::OnceLock;
+use std::sync::{Mutex, PoisonError};
 
 use serde_json::Value;
 use url::Url;
@@ -97,19 +97,16 @@ impl Provisioning {
     }
 }
 
-static PROVISIONING: OnceLock<Provisioning> = OnceLock::new();
+static PROVISIONING: Mutex<Provisioning> = Mutex::new(Provisioning::AdminApi);
 
-/// Sets the provisioning mode of the run, once, after the preflight; later calls are ignored.
+/// Sets the provisioning mode of the current target, after its preflight and before its scenarios run.
 pub fn choose_provisioning(mode: Provisioning) {
-    let _ = PROVISIONING.set(mode);
+    *PROVISIONING.lock().unwrap_or_else(PoisonError::into_inner) = mode;
 }
 
-/// The provisioning mode of the run (`admin-api` unless [`choose_provisioning`] said otherwise).
+/// The provisioning mode of the current target (`admin-api` unless [`choose_provisioning`] said otherwise).
 pub fn provisioning() -> Provisioning {
-    PROVISIONING
-        .get()
-        .copied()
-        .unwrap_or(Provisioning::AdminApi)
+    *PROVISIONING.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// The tag of scenarios that use one of Kong's paid (Enterprise) plugins.
@@ -185,16 +182,75 @@ impl TargetOptions {
     }
 }
 
-static OPTIONS: OnceLock<TargetOptions> = OnceLock::new();
+/// The target whose scenarios run now: its name and options (a run goes through its targets one after another).
+static CURRENT: Mutex<Option<(&'static str, &'static TargetOptions)>> = Mutex::new(None);
 
-/// Sets the target of the run. Call it once, before the scenarios run; later calls are ignored.
-pub fn choose(options: TargetOptions) {
-    let _ = OPTIONS.set(options);
+/// Makes `options` the current target, called `name`, before its preflight and scenarios.
+pub fn choose(name: &str, options: TargetOptions) {
+    // A handful per run, kept for the rest of the process like the backends they describe.
+    let name: &'static str = Box::leak(name.to_owned().into_boxed_str());
+    let options: &'static TargetOptions = Box::leak(Box::new(options));
+    *CURRENT.lock().unwrap_or_else(PoisonError::into_inner) = Some((name, options));
 }
 
-/// The target of the run (the in-process reference gateway unless [`choose`] said otherwise).
+/// The current target (the in-process reference gateway unless [`choose`] said otherwise).
 pub fn options() -> &'static TargetOptions {
-    OPTIONS.get_or_init(TargetOptions::default)
+    current().1
+}
+
+/// The name of the current target.
+pub fn current_name() -> &'static str {
+    current().0
+}
+
+fn current() -> (&'static str, &'static TargetOptions) {
+    *CURRENT
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .get_or_insert_with(|| ("reference", Box::leak(Box::new(TargetOptions::default()))))
+}
+
+/// One `--target NAME=PROXY_URL,ADMIN_URL`, or `NAME=in-process` for the reference gateway started in-process.
+#[derive(Clone, Debug)]
+pub struct TargetSpec {
+    pub name: String,
+    /// `None`: the in-process reference gateway.
+    pub external: Option<External>,
+}
+
+/// The value that names the in-process reference gateway in `--target NAME=in-process`.
+pub const IN_PROCESS: &str = "in-process";
+
+impl std::str::FromStr for TargetSpec {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let usage = "expected NAME=PROXY_URL,ADMIN_URL or NAME=in-process";
+        let (name, rest) = s.split_once('=').ok_or_else(|| format!("{s:?}: {usage}"))?;
+        let name = name.trim();
+        if name.is_empty() || name.contains(['|', '<', '>', '&', '"']) {
+            return Err(format!("{s:?}: the target needs a plain name ({usage})"));
+        }
+        if rest.trim() == IN_PROCESS {
+            return Ok(Self {
+                name: name.to_owned(),
+                external: None,
+            });
+        }
+        let (proxy, admin) = rest
+            .split_once(',')
+            .ok_or_else(|| format!("{s:?}: {usage}"))?;
+        let parse = |url: &str, what: &str| {
+            Url::parse(url.trim()).map_err(|e| format!("{s:?}: the {what} URL {url:?}: {e}"))
+        };
+        Ok(Self {
+            name: name.to_owned(),
+            external: Some(External {
+                proxy: parse(proxy, "proxy")?,
+                admin: parse(admin, "Admin API")?,
+            }),
+        })
+    }
 }
 
 /// What the Admin API root says about the gateway.
@@ -282,12 +338,16 @@ pub fn kong_root_problem(root: &Value) -> Option<&'static str> {
 
 /// `text` on one line, whitespace collapsed, at most 160 characters (a page of HTML is not a message).
 pub fn one_line(text: &str) -> String {
-    const MAX: usize = 160;
+    one_line_max(text, 160)
+}
+
+/// `text` on one line, whitespace collapsed, at most `max` characters.
+pub fn one_line_max(text: &str, max: usize) -> String {
     let collapsed = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    if collapsed.chars().count() <= MAX {
+    if collapsed.chars().count() <= max {
         return collapsed;
     }
-    let cut: String = collapsed.chars().take(MAX).collect();
+    let cut: String = collapsed.chars().take(max).collect();
     format!("{cut}…")
 }
 

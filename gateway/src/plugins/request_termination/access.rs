@@ -38,12 +38,17 @@ pub fn execute(conf: &Config, ctx: &mut Ctx) -> Flow {
         return Flow::Respond(echo(conf, ctx, status));
     }
     if let Some(body) = &conf.body {
-        let content_type = conf.content_type.as_deref().unwrap_or(JSON_CONTENT_TYPE);
-        return Flow::Respond(Exit::with_body(
+        let mut exit = Exit::with_body(
             status,
-            content_type,
+            conf.content_type.as_deref().unwrap_or_default(),
             Bytes::from(body.clone()),
-        ));
+        );
+        if conf.content_type.is_none() {
+            // `kong.response.exit(status, body, {["Content-Type"] = nil})` under Kong's proxy `location /`, whose
+            // `default_type ''` adds none (`kong/templates/nginx_kong.lua`): the body goes without a Content-Type.
+            exit.headers.remove(http::header::CONTENT_TYPE);
+        }
+        return Flow::Respond(exit);
     }
     match conf
         .message
@@ -84,8 +89,13 @@ fn echo(conf: &Config, ctx: &Ctx, status: StatusCode) -> Exit {
         })
         .unwrap_or_default();
     let host = ctx.header("host").unwrap_or_default().to_owned();
+    // `message = conf.message or DEFAULT_RESPONSE[status]` (Kong's `handler.lua`, the echo branch).
+    let message = conf
+        .message
+        .as_deref()
+        .or_else(|| default_message(status.as_u16()));
     let body = json!({
-        "message": conf.message,
+        "message": message,
         "kong": { "node_id": crate::NODE_ID.as_str(), "worker_pid": std::process::id(), "hostname": host },
         "request": {
             "scheme": "http",

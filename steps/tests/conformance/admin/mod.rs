@@ -176,12 +176,6 @@ impl Admin {
         .await
     }
 
-    /// `POST /consumers`: a consumer with `username`.
-    pub async fn create_consumer(&self, username: &str) -> Result<String, AdminError> {
-        self.create("/consumers", &json!({ "username": username }))
-            .await
-    }
-
     /// `POST /consumers/{consumer}/key-auth`: a key-auth credential with `key`.
     pub async fn create_key_auth(&self, consumer: &str, key: &str) -> Result<String, AdminError> {
         self.create(

@@ -76,9 +76,45 @@ impl Provisioner {
 
     /// A consumer with `username`.
     pub async fn create_consumer(&mut self, username: &str) -> Result<String, AdminError> {
+        self.create_consumer_entity(json!({ "username": username }))
+            .await
+    }
+
+    /// A consumer with the fields of `consumer` (`username`, `custom_id`).
+    pub async fn create_consumer_entity(&mut self, consumer: Value) -> Result<String, AdminError> {
         match self.mode {
-            Provisioning::AdminApi => self.admin.create_consumer(username).await,
-            _ => self.add("consumers", json!({ "username": username })).await,
+            Provisioning::AdminApi => self.admin.create("/consumers", &consumer).await,
+            _ => self.add("consumers", consumer).await,
+        }
+    }
+
+    /// Deletes the entity `id` of `collection` (`consumers`, `keyauth_credentials`, `plugins`...) at the Admin
+    /// API path `path`: `DELETE path`, or the document without it (and, for a consumer, without its
+    /// credentials and plugins, as Kong's cascade) sent again.
+    pub async fn delete(
+        &mut self,
+        collection: &str,
+        id: &str,
+        path: &str,
+    ) -> Result<(), AdminError> {
+        match self.mode {
+            Provisioning::AdminApi => self.admin.delete(path).await,
+            _ => {
+                let before = self.document.clone();
+                let is_gone = |entity: &Value| {
+                    entity["id"] == id || (collection == "consumers" && entity["consumer"] == id)
+                };
+                for name in COLLECTIONS {
+                    if let Some(Value::Array(entities)) = self.document.get_mut(name) {
+                        entities.retain(|e| !is_gone(e));
+                    }
+                }
+                if let Err(error) = self.post().await {
+                    self.document = before;
+                    return Err(error);
+                }
+                Ok(())
+            }
         }
     }
 

@@ -30,6 +30,64 @@ impl FromStr for HttpMethod {
     }
 }
 
+/// `{body_kind}`: a request body's media type, as features name it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Parameter)]
+#[param(name = "body_kind", regex = "form|JSON")]
+pub enum BodyKind {
+    /// `application/x-www-form-urlencoded`.
+    Form,
+    /// `application/json`.
+    Json,
+}
+
+impl BodyKind {
+    /// The `Content-Type` of such a body.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Self::Form => "application/x-www-form-urlencoded",
+            Self::Json => "application/json",
+        }
+    }
+}
+
+impl FromStr for BodyKind {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "form" => Ok(Self::Form),
+            "JSON" => Ok(Self::Json),
+            other => Err(format!("unknown body kind {other:?}")),
+        }
+    }
+}
+
+/// `{key_place}`: where a request carries a key-auth key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Parameter)]
+#[param(name = "key_place", regex = "header|query|form body|JSON body")]
+pub enum KeyPlace {
+    Header,
+    Query,
+    /// An `application/x-www-form-urlencoded` body.
+    FormBody,
+    /// An `application/json` body.
+    JsonBody,
+}
+
+impl FromStr for KeyPlace {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "header" => Ok(Self::Header),
+            "query" => Ok(Self::Query),
+            "form body" => Ok(Self::FormBody),
+            "JSON body" => Ok(Self::JsonBody),
+            other => Err(format!("unknown key place {other:?}")),
+        }
+    }
+}
+
 /// `{storage}`: where the session plugin keeps session data (its `storage` field).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Parameter)]
 #[param(name = "storage", regex = "kong|cookie")]

@@ -21,7 +21,9 @@ async fn setup(world: &mut GatewayWorld) -> Result<(), Error> {
 
 #[given("the documented OpenID Connect setup with:")]
 async fn setup_with(world: &mut GatewayWorld, step: &Step) -> Result<(), Error> {
-    let overrides = config_table(step)?;
+    // `{{name}}` in a value (an anonymous consumer's username) is the scenario's name for it.
+    let overrides = world.expand(&config_table(step)?.to_string());
+    let overrides: Value = serde_json::from_str(&overrides)?;
     world.openid_connect_setup(Lifespan::Realm, overrides).await
 }
 
@@ -167,6 +169,59 @@ fn upstream_received_that_token(world: &mut GatewayWorld) -> Result<(), Error> {
         token,
         world.access_token()?,
         "the upstream's Bearer token is not the one sent"
+    );
+    Ok(())
+}
+
+#[when(
+    expr = "I send a {method} request to {string} with that access token in the query argument {string}"
+)]
+async fn send_with_access_token_in_query(
+    world: &mut GatewayWorld,
+    method: HttpMethod,
+    path: String,
+    name: String,
+) -> Result<(), Error> {
+    let separator = if path.contains('?') { '&' } else { '?' };
+    let path = format!("{path}{separator}{name}={}", world.access_token()?);
+    world.send(Outgoing::new(method.0, &path)).await.map(drop)
+}
+
+#[then(expr = "the upstream received that access token in the header {string}")]
+fn upstream_received_token_in(world: &mut GatewayWorld, name: String) -> Result<(), Error> {
+    let headers = world.last()?.upstream_headers()?;
+    let actual = headers
+        .get(&name.to_ascii_lowercase())
+        .and_then(Value::as_str);
+    assert_eq!(
+        actual,
+        Some(world.access_token()?),
+        "the upstream's {name} header"
+    );
+    Ok(())
+}
+
+/// A consumer whose username is the documented user's own (not namespaced: the token's claim names it).
+#[given("a consumer named after the documented user")]
+async fn consumer_named_after_user(world: &mut GatewayWorld) -> Result<(), Error> {
+    let username = world.provider()?.username.clone();
+    world.create_consumer_exactly(&username).await
+}
+
+#[then("the upstream received the consumer headers of the documented user's consumer")]
+fn upstream_received_user_consumer(world: &mut GatewayWorld) -> Result<(), Error> {
+    let username = world.provider()?.username.clone();
+    let headers = world.last()?.upstream_headers()?;
+    assert_eq!(
+        headers.get("x-consumer-username").and_then(Value::as_str),
+        Some(username.as_str()),
+        "the upstream's X-Consumer-Username"
+    );
+    let consumer = world.consumer(&username)?;
+    assert_eq!(
+        headers.get("x-consumer-id").and_then(Value::as_str),
+        Some(consumer.id.as_str()),
+        "the upstream's X-Consumer-ID"
     );
     Ok(())
 }

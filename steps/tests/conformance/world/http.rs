@@ -40,6 +40,8 @@ pub struct Outgoing {
     pub path: String,
     pub headers: Vec<(String, String)>,
     pub cookies: Cookies,
+    /// The body and its `Content-Type`, if any.
+    pub body: Option<(String, Vec<u8>)>,
 }
 
 impl Outgoing {
@@ -50,7 +52,15 @@ impl Outgoing {
             path: path.to_owned(),
             headers: Vec::new(),
             cookies: Cookies::Jar,
+            body: None,
         }
+    }
+
+    /// The body `body` with the `Content-Type` `content_type`.
+    #[must_use]
+    pub fn body(mut self, content_type: &str, body: impl Into<Vec<u8>>) -> Self {
+        self.body = Some((content_type.to_owned(), body.into()));
+        self
     }
 
     #[must_use]
@@ -161,6 +171,20 @@ impl GatewayWorld {
             .ok_or_else(|| "no request has been sent yet".into())
     }
 
+    /// A `Cookie` header with the last non-empty value the gateway issued for each of `names`.
+    pub fn issued_cookie_header(&self, names: &[&str]) -> Result<String, Error> {
+        names
+            .iter()
+            .map(|name| {
+                self.issued_cookies
+                    .get(*name)
+                    .map(|value| format!("{name}={value}"))
+                    .ok_or_else(|| format!("the gateway has not issued a {name} cookie").into())
+            })
+            .collect::<Result<Vec<_>, Error>>()
+            .map(|pairs| pairs.join("; "))
+    }
+
     /// The last non-empty session cookie the gateway issued.
     pub fn session_cookie(&self) -> Result<&str, Error> {
         self.session_cookie
@@ -184,20 +208,78 @@ impl GatewayWorld {
         }
     }
 
-    /// Sends `request` to the gateway's proxy and keeps the response as the last one.
+    /// `text` with every `{{name}}` replaced by `name` in the scenario's namespace (`{{hello_world}}` →
+    /// `hello_world-1a2b3c4d`): how features write keys and usernames inside paths, headers and bodies.
+    pub fn expand(&self, text: &str) -> String {
+        let mut out = String::with_capacity(text.len());
+        let mut rest = text;
+        while let Some(start) = rest.find("{{") {
+            let Some(len) = rest[start + 2..].find("}}") else {
+                break;
+            };
+            out.push_str(&rest[..start]);
+            out.push_str(&self.ns(&rest[start + 2..start + 2 + len]));
+            rest = &rest[start + 2 + len + 2..];
+        }
+        out.push_str(rest);
+        out
+    }
+
+    /// Sends `request` again and again (every 200 ms) until `done` accepts the response or `within` has passed;
+    /// the last response is kept either way. Fails with what the last response was when time ran out.
+    pub async fn poll_until(
+        &mut self,
+        within: Duration,
+        request: impl Fn(&Self) -> Result<Outgoing, Error>,
+        done: impl Fn(&Reply) -> bool,
+        wanted: &str,
+    ) -> Result<(), Error> {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let outgoing = request(self)?;
+            let reply = self.send(outgoing).await?;
+            if done(reply) {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(format!(
+                    "after {} s, still not {wanted}: the last response was {} with Set-Cookie {:?}: {}",
+                    within.as_secs(),
+                    reply.status,
+                    reply.set_cookies,
+                    crate::target::one_line(&String::from_utf8_lossy(&reply.body))
+                )
+                .into());
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Sends `request` to the gateway's proxy and keeps the response as the last one. `{{name}}` in its path,
+    /// header values and body is namespaced first (see [`GatewayWorld::expand`]).
     pub async fn send(&mut self, request: Outgoing) -> Result<&Reply, Error> {
         let base = self.suite.target.proxy.as_str().trim_end_matches('/');
-        let url = format!("{base}{}", self.proxied_path(&request.path));
+        let path = self.expand(&request.path);
+        let url = format!("{base}{}", self.proxied_path(&path));
         let client = match request.cookies {
             Cookies::Jar => &self.http,
             Cookies::Only(_) => &self.suite.bare,
         };
         let mut builder = client.request(request.method.clone(), url);
         for (name, value) in &request.headers {
-            builder = builder.header(name, value);
+            builder = builder.header(self.expand(name), self.expand(value));
         }
         if let Cookies::Only(cookie) = &request.cookies {
             builder = builder.header(COOKIE, cookie);
+        }
+        if let Some((content_type, body)) = request.body {
+            let body = match String::from_utf8(body) {
+                Ok(text) => self.expand(&text).into_bytes(),
+                Err(raw) => raw.into_bytes(),
+            };
+            builder = builder
+                .header(reqwest::header::CONTENT_TYPE, content_type)
+                .body(body);
         }
         let response = builder.send().await?;
         let status = response.status();
@@ -219,6 +301,15 @@ impl GatewayWorld {
             .filter(|(value, _)| !value.is_empty())
         {
             self.session_cookie = Some(value.to_owned());
+        }
+        for line in &reply.set_cookies {
+            let pair = line.split(';').next().unwrap_or_default();
+            if let Some((name, value)) = pair.split_once('=')
+                && !value.trim().is_empty()
+            {
+                self.issued_cookies
+                    .insert(name.trim().to_owned(), value.trim().to_owned());
+            }
         }
         Ok(self.last.insert(reply))
     }

@@ -41,7 +41,7 @@ use crate::identity::Provider;
 use crate::target::{self, Provisioning};
 
 pub use http::{Cookies, Outgoing, Reply};
-pub use provisioning::Consumer;
+pub use provisioning::{Consumer, Scope};
 pub use suite::{Suite, plugins_not_enabled};
 
 /// What a failing World operation returns; cucumber prints it as the step's failure.
@@ -79,6 +79,10 @@ pub struct GatewayWorld {
     last: Option<Reply>,
     /// The value of the last non-empty session cookie the gateway issued.
     session_cookie: Option<String>,
+    /// The last non-empty value the gateway issued for each cookie name.
+    issued_cookies: HashMap<String, String>,
+    /// Routes by their declared name: (id, declared path).
+    route_ids: HashMap<String, String>,
     /// The identity provider the scenario's openid-connect plugin uses.
     provider: Option<&'static Provider>,
     /// The route path (as the feature writes it) of the OpenID Connect set-up.
@@ -89,6 +93,8 @@ pub struct GatewayWorld {
     access_token: Option<String>,
     /// The Admin API's answer to the last plugin update a step made.
     admin_answer: Option<Value>,
+    /// The status and body of the Admin API's refusal of the last plugin a step tried to create.
+    admin_refusal: Option<(u16, Value)>,
 }
 
 /// Why a scenario could not get its World (the run's backends did not start).
@@ -128,11 +134,14 @@ impl GatewayWorld {
             created: Vec::new(),
             last: None,
             session_cookie: None,
+            issued_cookies: HashMap::new(),
+            route_ids: HashMap::new(),
             provider: None,
             oidc_route: None,
             login_token: None,
             access_token: None,
             admin_answer: None,
+            admin_refusal: None,
         })
     }
 

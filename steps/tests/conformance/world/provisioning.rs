@@ -10,10 +10,25 @@ use super::{Error, GatewayWorld, KEY_NAME, suite};
 use crate::admin::{self, AdminError};
 use crate::target::{self, Provisioning};
 
+/// Where a plugin applies.
+#[derive(Clone, Copy, Debug)]
+pub enum Scope<'a> {
+    /// The current service.
+    Service,
+    /// The route the feature calls so.
+    Route(&'a str),
+    /// Every request of this consumer (no service or route).
+    Consumer(&'a str),
+    /// Every request.
+    Global,
+}
+
 /// A consumer the scenario created (its `username` is namespaced).
 #[derive(Debug)]
 pub struct Consumer {
     pub id: String,
+    /// Its username on the gateway (namespaced, or random).
+    pub username: String,
     /// The `id` of its key-auth credential, if it has one.
     pub credential: Option<String>,
 }
@@ -42,14 +57,191 @@ impl GatewayWorld {
         let service = self.provisioner.create_service(&name, &url).await?;
         self.created.push(format!("/services/{service}"));
         let namespaced = self.ns_route(path);
-        let route = self.ns(route);
-        let route = self
+        let name = self.ns(route);
+        let route_id = self
             .provisioner
-            .create_route(&service, &route, &[&namespaced])
+            .create_route(&service, &name, &[&namespaced])
             .await?;
-        self.created.push(format!("/routes/{route}"));
+        self.created.push(format!("/routes/{route_id}"));
+        self.route_ids.insert(route.to_owned(), route_id);
         self.routes.push((path.to_owned(), namespaced));
         self.service = Some(service);
+        Ok(())
+    }
+
+    /// Another route `route` of the current service, matching `path`.
+    pub async fn add_route(&mut self, route: &str, path: &str) -> Result<(), Error> {
+        let service = self.service()?.to_owned();
+        let namespaced = self.ns_route(path);
+        let name = self.ns(route);
+        let route_id = self
+            .provisioner
+            .create_route(&service, &name, &[&namespaced])
+            .await?;
+        self.created.push(format!("/routes/{route_id}"));
+        self.route_ids.insert(route.to_owned(), route_id);
+        self.routes.push((path.to_owned(), namespaced));
+        Ok(())
+    }
+
+    /// A consumer named `username` (namespaced) with the `custom_id` `custom_id` (namespaced).
+    pub async fn create_consumer_with_custom_id(
+        &mut self,
+        username: &str,
+        custom_id: &str,
+    ) -> Result<(), Error> {
+        let namespaced = self.ns(username);
+        let consumer = json!({ "username": namespaced, "custom_id": self.ns(custom_id) });
+        let id = self.provisioner.create_consumer_entity(consumer).await?;
+        self.created.push(format!("/consumers/{id}"));
+        self.consumers.insert(
+            username.to_owned(),
+            Consumer {
+                id,
+                username: namespaced,
+                credential: None,
+            },
+        );
+        Ok(())
+    }
+
+    /// A consumer the feature calls `label` whose username is `length` random letters and digits (data that does
+    /// not compress, for a session too big for one cookie).
+    pub async fn create_consumer_with_random_username(
+        &mut self,
+        label: &str,
+        length: usize,
+    ) -> Result<(), Error> {
+        const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+        let mut username = String::with_capacity(length);
+        while username.len() < length {
+            for byte in uuid::Uuid::new_v4().as_bytes() {
+                username.push(char::from(ALPHABET[usize::from(*byte) % ALPHABET.len()]));
+            }
+        }
+        username.truncate(length);
+        let id = self.provisioner.create_consumer(&username).await?;
+        self.created.push(format!("/consumers/{id}"));
+        self.consumers.insert(
+            label.to_owned(),
+            Consumer {
+                id,
+                username,
+                credential: None,
+            },
+        );
+        Ok(())
+    }
+
+    /// A consumer the feature calls `label` with no username, only the `custom_id` `custom_id` (namespaced).
+    pub async fn create_consumer_with_only_custom_id(
+        &mut self,
+        label: &str,
+        custom_id: &str,
+    ) -> Result<(), Error> {
+        let consumer = json!({ "custom_id": self.ns(custom_id) });
+        let id = self.provisioner.create_consumer_entity(consumer).await?;
+        self.created.push(format!("/consumers/{id}"));
+        self.consumers.insert(
+            label.to_owned(),
+            Consumer {
+                id,
+                username: String::new(),
+                credential: None,
+            },
+        );
+        Ok(())
+    }
+
+    /// A consumer whose username is exactly `username` (not namespaced), known to the feature by that name.
+    pub async fn create_consumer_exactly(&mut self, username: &str) -> Result<(), Error> {
+        let id = self.provisioner.create_consumer(username).await?;
+        self.created.push(format!("/consumers/{id}"));
+        self.consumers.insert(
+            username.to_owned(),
+            Consumer {
+                id,
+                username: username.to_owned(),
+                credential: None,
+            },
+        );
+        Ok(())
+    }
+
+    /// The plugin `name` with `config`, applied where `scope` says.
+    pub async fn enable_plugin_at(
+        &mut self,
+        name: &str,
+        scope: Scope<'_>,
+        config: Value,
+    ) -> Result<(), Error> {
+        let mut plugin = json!({ "name": name, "config": config });
+        match scope {
+            Scope::Service => plugin["service"] = json!({ "id": self.service()? }),
+            Scope::Route(route) => {
+                let id = self
+                    .route_ids
+                    .get(route)
+                    .ok_or_else(|| format!("the scenario has no route {route:?}"))?;
+                plugin["route"] = json!({ "id": id });
+            }
+            Scope::Consumer(username) => {
+                plugin["consumer"] = json!({ "id": self.consumer(username)?.id });
+            }
+            Scope::Global => {}
+        }
+        let id = self.provisioner.create_plugin(&plugin).await?;
+        self.created.push(format!("/plugins/{id}"));
+        self.plugins.insert(name.to_owned(), id);
+        Ok(())
+    }
+
+    /// Tries to create the plugin `name` with `config` on the current service; keeps the Admin API's refusal
+    /// (status and JSON body) for [`GatewayWorld::admin_refusal`], and fails if the Admin API accepted it.
+    pub async fn try_enable_plugin(&mut self, name: &str, config: Value) -> Result<(), Error> {
+        let plugin =
+            json!({ "name": name, "config": config, "service": { "id": self.service()? } });
+        match self.provisioner.create_plugin(&plugin).await {
+            Ok(id) => {
+                self.created.push(format!("/plugins/{id}"));
+                Err(format!("the Admin API accepted the {name} plugin with {plugin}").into())
+            }
+            Err(AdminError::Status { status, body, .. }) => {
+                let body = serde_json::from_str(&body).unwrap_or(Value::String(body));
+                self.admin_refusal = Some((status.as_u16(), body));
+                Ok(())
+            }
+            Err(other) => Err(other.into()),
+        }
+    }
+
+    /// The status and body with which the Admin API refused the last plugin a step tried to create.
+    pub fn admin_refusal(&self) -> Result<&(u16, Value), Error> {
+        self.admin_refusal
+            .as_ref()
+            .ok_or_else(|| "no step has had a plugin refused yet".into())
+    }
+
+    /// Deletes the key-auth credential of `username`.
+    pub async fn delete_key(&mut self, username: &str) -> Result<(), Error> {
+        let consumer = self.consumer(username)?;
+        let credential = consumer
+            .credential
+            .clone()
+            .ok_or_else(|| format!("{username} has no key"))?;
+        let path = format!("/consumers/{}/key-auth/{credential}", consumer.id);
+        self.provisioner
+            .delete("keyauth_credentials", &credential, &path)
+            .await?;
+        Ok(())
+    }
+
+    /// Deletes the consumer `username` (and with it, as in Kong, its credentials).
+    pub async fn delete_consumer(&mut self, username: &str) -> Result<(), Error> {
+        let id = self.consumer(username)?.id.clone();
+        let path = format!("/consumers/{id}");
+        self.provisioner.delete("consumers", &id, &path).await?;
+        self.created.retain(|created| *created != path);
         Ok(())
     }
 
@@ -62,6 +254,7 @@ impl GatewayWorld {
             username.to_owned(),
             Consumer {
                 id,
+                username: namespaced,
                 credential: None,
             },
         );
@@ -145,6 +338,19 @@ impl GatewayWorld {
                 .push(("/anything".to_owned(), "/anything".to_owned()));
             return Ok(());
         }
+        self.documented_key_auth_setup().await?;
+        self.enable_plugin(
+            "session",
+            None,
+            json!({ "storage": "kong", "cookie_secure": false }),
+        )
+        .await
+    }
+
+    /// The documented set-up without the session plugin: service `example-service` at `/anything`; consumer
+    /// `alex` with key `hello_world`; key-auth with the anonymous consumer `anonymous_users`, whom
+    /// request-termination refuses with 403 `Forbidden`.
+    pub async fn documented_key_auth_setup(&mut self) -> Result<(), Error> {
         self.create_service("example-service", "example-route", "/anything")
             .await?;
         self.create_consumer("alex").await?;
@@ -155,12 +361,6 @@ impl GatewayWorld {
             "key-auth",
             None,
             json!({ "key_names": [KEY_NAME], "anonymous": anonymous }),
-        )
-        .await?;
-        self.enable_plugin(
-            "session",
-            None,
-            json!({ "storage": "kong", "cookie_secure": false }),
         )
         .await?;
         let forbidden = json!({ "status_code": 403, "message": "Forbidden" });

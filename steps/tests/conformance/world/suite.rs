@@ -1,6 +1,7 @@
-//! The backends every scenario of the run shares: ONE echo upstream and ONE gateway under test (the in-process
-//! reference gateway, or the one `--proxy-url`/`--admin-url` name), started by the first caller of
-//! [`Suite::get`] (the preflight in `main.rs`, before any scenario) and kept until the process ends. Also the
+//! The backends every scenario of a target shares: ONE echo upstream and ONE gateway under test (the in-process
+//! reference gateway, or the one `--proxy-url`/`--admin-url` or `--target` names), started by the first caller of
+//! [`Suite::get`] while that target is current (the preflight in `main.rs`, before any scenario) and kept until the
+//! process ends. Also the
 //! run-wide record of plugins the target refused as not enabled, which `main.rs` prints after the run.
 
 use std::collections::BTreeMap;
@@ -47,23 +48,32 @@ pub struct Suite {
     _gateway: Option<gateway::RunningGateway>,
 }
 
-static SUITE: OnceCell<Suite> = OnceCell::const_new();
+/// The backends of each target of the run, by target name, started by the first caller while it is current.
+static SUITES: Mutex<BTreeMap<&'static str, &'static OnceCell<Suite>>> =
+    Mutex::new(BTreeMap::new());
 
 /// Plugins the target refused as "not enabled" while scenarios provisioned them, with how many times.
 static PLUGINS_NOT_ENABLED: Mutex<BTreeMap<String, usize>> = Mutex::new(BTreeMap::new());
 
 /// The plugins the target refused as "not enabled" during the run, with how many scenarios it refused each in.
+/// Takes the record, so that the next target's run starts with none.
 pub fn plugins_not_enabled() -> BTreeMap<String, usize> {
-    PLUGINS_NOT_ENABLED
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .clone()
+    std::mem::take(
+        &mut *PLUGINS_NOT_ENABLED
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner),
+    )
 }
 
 impl Suite {
     /// The run's backends, started by the first caller.
     pub async fn get() -> Result<&'static Self, Error> {
-        SUITE.get_or_try_init(Self::start).await
+        let cell: &'static OnceCell<Suite> = SUITES
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(target::current_name())
+            .or_insert_with(|| Box::leak(Box::new(OnceCell::new())));
+        cell.get_or_try_init(Self::start).await
     }
 
     async fn start() -> Result<Self, Error> {
