@@ -9,6 +9,7 @@ pub mod admin;
 pub mod clock;
 pub mod declarative;
 pub mod error;
+pub mod kong_headers;
 pub mod listener;
 pub mod model;
 pub mod pdk;
@@ -35,6 +36,7 @@ use tokio::task::JoinHandle;
 
 pub use clock::Clock;
 pub use error::Error;
+pub use kong_headers::KongHeaders;
 pub use listener::ClientLimits;
 
 use crate::model::Db;
@@ -75,6 +77,7 @@ pub struct GatewayBuilder {
     declarative_config: Option<PathBuf>,
     clock: Clock,
     client_limits: ClientLimits,
+    headers: KongHeaders,
 }
 
 impl Default for GatewayBuilder {
@@ -85,6 +88,7 @@ impl Default for GatewayBuilder {
             declarative_config: None,
             clock: Clock::system(),
             client_limits: ClientLimits::default(),
+            headers: KongHeaders::default(),
         }
     }
 }
@@ -120,6 +124,13 @@ impl GatewayBuilder {
         self
     }
 
+    /// Which of Kong's standard headers to add (Kong's `headers` / `headers_upstream`; Kong's
+    /// defaults unless set).
+    pub fn headers(mut self, headers: KongHeaders) -> Self {
+        self.headers = headers;
+        self
+    }
+
     /// Loads the configuration, binds both listeners and starts serving.
     pub async fn start(self) -> Result<RunningGateway, Error> {
         let now = self.clock.now();
@@ -128,7 +139,7 @@ impl GatewayBuilder {
             Some(path) => declarative::load_file(path, now, catalogue.as_ref())?,
             None => Db::default(),
         };
-        let shared = Shared::new(db, self.clock.clone(), catalogue)
+        let shared = Shared::with_headers(db, self.clock.clone(), catalogue, self.headers)
             .map_err(|e| Error::Config(format!("{e:?}")))?;
 
         let proxy = TcpListener::bind(self.proxy_listen)

@@ -35,11 +35,23 @@ pub struct Shared {
     pub deps: Deps,
     pub upstream: Upstream,
     requests: AtomicU64,
+    /// Which of Kong's standard headers responses and upstream requests get.
+    pub headers: crate::KongHeaders,
 }
 
 impl Shared {
     /// Shared state running `db`, whose plugins were checked against `catalogue`.
     pub fn new(db: Db, clock: Clock, catalogue: Arc<Catalogue>) -> Result<Arc<Self>, DbError> {
+        Self::with_headers(db, clock, catalogue, crate::KongHeaders::default())
+    }
+
+    /// [`Shared::new`] adding `headers` of Kong's standard headers.
+    pub fn with_headers(
+        db: Db,
+        clock: Clock,
+        catalogue: Arc<Catalogue>,
+        headers: crate::KongHeaders,
+    ) -> Result<Arc<Self>, DbError> {
         let snapshot = Snapshot::compile(&db, &catalogue).map_err(DbError::Schema)?;
         let deps = catalogue.deps().clone();
         Ok(Arc::new(Self {
@@ -51,6 +63,7 @@ impl Shared {
             deps,
             upstream: Upstream::new(),
             requests: AtomicU64::new(0),
+            headers,
         }))
     }
 

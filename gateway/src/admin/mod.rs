@@ -47,6 +47,10 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .fallback(|| async { AdminError::NotFound })
         .method_not_allowed_fallback(|| async { AdminError::MethodNotAllowed })
         .layer(axum::middleware::from_fn(query::limit_arguments))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&shared),
+            query::kong_headers,
+        ))
         .with_state(shared)
 }
 

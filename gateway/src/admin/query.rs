@@ -114,6 +114,19 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for AdminPa
     }
 }
 
+/// Kong's `Kong.admin_header_filter` (`kong/init.lua` lines 1907-1939): `X-Kong-Admin-Latency` and
+/// `Server` on every Admin API response, as the `headers` setting allows.
+pub async fn kong_headers(
+    axum::extract::State(shared): axum::extract::State<std::sync::Arc<crate::state::Shared>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let start = std::time::Instant::now();
+    let mut resp = next.run(req).await;
+    shared.headers.admin(resp.headers_mut(), start);
+    resp
+}
+
 /// Middleware: more than [`MAX_ARGS`] query arguments get Kong's 400 `Too many arguments`.
 pub async fn limit_arguments(req: Request, next: Next) -> Response {
     let query = req.uri().query().unwrap_or_default();

@@ -660,3 +660,21 @@ async fn a_regex_path_that_does_not_compile_is_refused() {
         "{body}"
     );
 }
+
+#[tokio::test]
+async fn responses_carry_server_and_admin_latency() {
+    for uri in ["/", "/services", "/nowhere"] {
+        let req = Request::builder().uri(uri).body(Body::empty()).unwrap();
+        let resp = app().oneshot(req).await.unwrap();
+        let h = resp.headers();
+        assert_eq!(h["server"], "kong/3.10.0", "{uri}");
+        assert!(
+            h["x-kong-admin-latency"]
+                .to_str()
+                .unwrap()
+                .parse::<u64>()
+                .is_ok(),
+            "{uri}"
+        );
+    }
+}
