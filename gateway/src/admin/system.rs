@@ -23,6 +23,10 @@ pub(super) fn routes(router: Routes) -> Routes {
         .route("/status", get(status))
         .route("/config", get(get_config).post(post_config))
         .route("/plugins/enabled", get(enabled_plugins))
+        .route(
+            "/schemas/plugins/validate",
+            axum::routing::post(validate_plugin),
+        )
         .route("/tags", get(all_tags))
         .route("/tags/{tag}", get(one_tag))
         .route("/upstreams", get(empty_list))
@@ -30,6 +34,15 @@ pub(super) fn routes(router: Routes) -> Routes {
         .route("/certificates", get(empty_list))
         .route("/snis", get(empty_list))
         .route("/ca_certificates", get(empty_list))
+}
+
+/// `POST /schemas/plugins/validate` (`kong/api/routes/kong.lua` lines 33-46 and 198-202): the
+/// plugin's schema check without storing it (references are not looked up), 200 with Kong's
+/// message or 400 with the schema violation.
+async fn validate_plugin(State(s): AppState, body: super::Input) -> Result<Response> {
+    crate::model::Plugin::from_value(body.value, body.source, s.catalogue.as_ref())
+        .map_err(crate::model::DbError::from)?;
+    Ok(ok(json!({ "message": "schema validation successful" })))
 }
 
 /// Entities this gateway does not have (load balancing, TLS): Kong's empty list, so tools that

@@ -787,3 +787,37 @@ async fn entities_the_gateway_lacks_are_empty_lists() {
         );
     }
 }
+
+#[tokio::test]
+async fn plugin_configs_are_validated_without_being_stored() {
+    let app = app();
+    let (status, body) = call(
+        &app,
+        "POST",
+        "/schemas/plugins/validate",
+        json_body(json!({"name": "key-auth", "config": {"key_names": ["apikey"]}})),
+    )
+    .await;
+    assert_eq!(
+        (status, body),
+        (
+            StatusCode::OK,
+            json!({"message": "schema validation successful"})
+        )
+    );
+    let (status, body) = call(
+        &app,
+        "POST",
+        "/schemas/plugins/validate",
+        json_body(json!({"name": "request-termination", "config": {"status_code": 600}})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["name"], "schema violation");
+    assert!(
+        body["fields"]["config"]["status_code"].is_string(),
+        "{body}"
+    );
+    let (_, plugins) = call(&app, "GET", "/plugins", None).await;
+    assert_eq!(plugins["data"], json!([]), "nothing was stored");
+}
