@@ -31,7 +31,7 @@ from loadlib.system import LOAD_CPU, SUT_CPU
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 
-PAIRED = ["plain", "key-auth", "session-cookie", "session-kong", "oidc-session", "admin-writers", "connections"]
+PAIRED = ["plain", "floor", "key-auth", "session-cookie", "session-kong", "oidc-session", "admin-writers", "connections"]
 SERIES = ["scale-routes", "scale-credentials", "scale-sessions"]
 
 # Sizes of the scaling series: --quick, the default, and --full-scale (the sizes of the targets).
@@ -71,6 +71,8 @@ def parse_args(argv):
     p.add_argument("--publish", action="store_true",
                    help="also write benches/RESULTS.md and benches/RESULTS.svg (the committed run)")
     p.add_argument("--gateway-bin", default=os.path.join(ROOT, "target", "release", "gateway"))
+    p.add_argument("--floor-bin", default=os.path.join(ROOT, "target", "release", "floor"),
+                   help="the benches crate's floor binary (a bare hyper + tokio reverse proxy)")
     p.add_argument("--demo-bin", default=os.path.join(ROOT, "target", "release", "demo"),
                    help="the steps crate's demo binary (its identity provider serves the OpenID Connect scenario)")
     args = p.parse_args(argv)
@@ -196,6 +198,26 @@ class Bench:
                     self.target("gateway", gw.url, gw.pid, script))
         self.results["memory"]["plain_peak_rss_kib"] = gw.peak_kib()
         gw.stop()
+
+    def scenario_floor(self):
+        """The stack's floor: a bare hyper 1.x + tokio reverse proxy (benches/src/bin/floor.rs), pinned like the
+        gateway. What it costs over nginx, the gateway cannot go below without leaving hyper."""
+        if not os.access(self.args.floor_bin, os.X_OK):
+            self.results["not_run"]["floor"] = (
+                f"no floor binary at {self.args.floor_bin} (build it: cargo build --release -p benches --bin floor)")
+            return
+        port = system.free_port()
+        proc = self.procs.spawn("floor", [self.args.floor_bin, "--listen", f"127.0.0.1:{port}",
+                                          "--upstream", f"127.0.0.1:{self.upstream_port}"], SUT_CPU)
+        try:
+            url = f"http://127.0.0.1:{port}"
+            system.wait_http(url + "/", timeout=20, proc=proc)
+            script = self.script({})
+            self.paired("floor", "bare hyper 1.x + tokio reverse proxy, no gateway logic (the stack's floor)",
+                        self.nginx_target(script), self.target("floor", url, proc.pid, script))
+            self.results["memory"]["floor_peak_rss_kib"] = system.status_kib(proc.pid, "VmHWM")
+        finally:
+            self.procs.stop(proc)
 
     def scenario_key_auth(self):
         gw = self.gateway("key-auth", configs.key_auth(self.upstream_port))

@@ -24,8 +24,10 @@ if [ "$(nproc)" -lt 2 ]; then
     exit 1
 fi
 
-# The release gateway; the demo binary only serves the identity provider of the OpenID Connect scenario.
+# The release gateway; the demo binary only serves the identity provider of the OpenID Connect scenario; the
+# floor binary is the bare hyper + tokio proxy of the floor scenario.
 cargo build --release --locked -q -p gateway --bin gateway
 cargo build --release --locked -q -p steps --bin demo
+cargo build --release --locked -q -p benches --bin floor
 
 BENCH_ENTRY=benches/load/run.sh exec python3 benches/load/bench.py "$@"

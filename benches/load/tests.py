@@ -82,6 +82,18 @@ class Summaries(unittest.TestCase):
         verdict = dict((t, v) for t, v, _ in report.targets(results, {"plain": report.summarize_paired(bad)}, {}))
         self.assertEqual(verdict["no plugins ≥ 1.0 × nginx RPS"], "FAIL")
 
+    def test_floor_row_compares_the_gateway_with_bare_hyper(self):
+        floor = self.paired([pair(run(1000, server=10.0), run(800, server=12.0))])
+        plain = self.paired([pair(run(1000, server=10.0), run(600, server=16.0))])
+        results = {"paired": {"floor": floor, "plain": plain}, "series": {}, "not_run": {}, "memory": {}}
+        summaries = {"floor": report.summarize_paired(floor), "plain": report.summarize_paired(plain)}
+        rows = {t: (v, m) for t, v, m in report.targets(results, summaries, {})}
+        verdict, measured = next(vm for t, vm in rows.items() if t.startswith("(bound) bare hyper"))
+        self.assertEqual(verdict, "FAIL")
+        self.assertIn("0.800", measured)
+        self.assertIn("gateway no plugins / floor 0.750", measured)
+        self.assertIn("16.0 vs 12.0 (nginx 10.0)", measured)
+
     def test_series_cost_ratio_and_partial_range(self):
         rounds = [{"round": 0, "dropped": False, "steal_percent": 0,
                    "runs": {"10": run(1000, server=20.0), "1000": run(900, server=26.0)}}]

@@ -4,6 +4,11 @@
 //! `open/warm` is the steady state (the session id's keys are cached after the first verified open);
 //! `open/cold` derives the keys (two HKDF expansions) as the first request with a new cookie does;
 //! `seal/new_sid` is a save: a new session id every time, so keys are always derived.
+//!
+//! `oidc/*` opens an openid-connect-sized session (access, refresh and id token, ~3 KB of JSON,
+//! deflated and chunked like the plugin's cookie) through `Session::open`: `oidc/open_uncached` the
+//! full way (MAC, decrypt, inflate, JSON), `oidc/open_cached` from the configuration's cache of opened
+//! cookies (a lookup, the comparison of the cookie texts and the clock checks).
 
 use std::hint::black_box;
 use std::sync::Arc;
@@ -129,6 +134,63 @@ fn bench(c: &mut Criterion) {
         })
     });
 
+    group.finish();
+    oidc(c, &runtime, &key);
+}
+
+/// `n` characters of base64url that do not compress, like the signature part of a JWT.
+fn token(n: usize, seed: u64) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut state = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+    (0..n)
+        .map(|_| {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            char::from(ALPHABET[usize::try_from(state >> 58).unwrap_or(0)])
+        })
+        .collect()
+}
+
+fn oidc(c: &mut Criterion, runtime: &tokio::runtime::Runtime, key: &SessionKey) {
+    let cfg = Arc::new(SessionConfig::new(key.clone()).finish());
+    let data = serde_json::json!({
+        "access_token": token(1400, 1),
+        "refresh_token": token(700, 2),
+        "expires_at": NOW + 300,
+        "id_token": token(900, 3),
+        "method": "password",
+    });
+    let cookie_header = runtime.block_on(async {
+        let mut session = Session::new(Arc::clone(&cfg));
+        session.set_data(data);
+        session.set_subject(Some("john".to_owned()));
+        session.save(NOW).await.expect("save");
+        session
+            .set_cookie_headers()
+            .iter()
+            .filter_map(|c| c.split(';').next())
+            .collect::<Vec<_>>()
+            .join("; ")
+    });
+    let open = || async {
+        let (session, opened) =
+            Session::open(Arc::clone(&cfg), Some(&cookie_header), NOW + 30).await;
+        assert!(opened.is_ok(), "{opened:?}");
+        black_box(session)
+    };
+    runtime.block_on(open());
+
+    let mut group = c.benchmark_group("session_codec");
+    group.bench_function("oidc/open_uncached", |b| {
+        b.to_async(runtime).iter_batched(
+            || cfg.opened.clear(),
+            |()| open(),
+            BatchSize::PerIteration,
+        )
+    });
+    runtime.block_on(open());
+    group.bench_function("oidc/open_cached", |b| b.to_async(runtime).iter(open));
     group.finish();
 }
 

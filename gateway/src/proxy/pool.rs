@@ -12,6 +12,13 @@
 //! sent is never sent twice. A pooled connection the upstream closed meanwhile is replaced without counting
 //! as a retry, since hyper hands the unsent request back.
 //!
+//! No task per connection: the pooled `hyper::client::conn` connection is driven by the downstream
+//! connection's task, beside the request it carries — while waiting for it to be ready, while the
+//! request is sent and the response head awaited, and by the response body as it streams. That saves a
+//! cross-task wake-up per request. An idle connection is polled once (without a waker) when taken from
+//! the pool, so one the upstream closed meanwhile is seen and dropped; one that closes in the instant
+//! after is caught by the retry of unwritten requests.
+//!
 //! Pool limits are Kong's upstream keep-alive defaults (`kong.conf.default`): `upstream_keepalive_pool_size`
 //! 512 idle connections per host and port, `upstream_keepalive_idle_timeout` 60 s,
 //! `upstream_keepalive_max_requests` 10000 requests per connection.
@@ -28,7 +35,7 @@ use bytes::Bytes;
 use http::{Request, Response};
 use http_body_util::BodyExt;
 use hyper::body::{Body as HttpBody, Frame, Incoming, SizeHint};
-use hyper::client::conn::http1::SendRequest;
+use hyper::client::conn::http1::{Connection, SendRequest};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
@@ -53,9 +60,14 @@ pub struct Limits {
     pub retries: u32,
 }
 
-/// An idle connection.
+/// The connection half of an upstream connection: reads and writes the socket when polled.
+type Conn = Connection<TokioIo<WatchedIo>, Body>;
+
+/// An upstream connection, idle in the pool or carrying one request.
 struct Idle {
     sender: SendRequest<Body>,
+    /// Polled by whoever holds the connection (see the module docs); `None` once it has ended.
+    conn: Option<Conn>,
     /// How far the current request on this connection has come (shared with its I/O).
     progress: Arc<Progress>,
     since: Instant,
@@ -79,8 +91,8 @@ impl Pool {
     fn take(&self, key: &str) -> Option<Idle> {
         let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
         let list = idle.get_mut(key)?;
-        while let Some(conn) = list.pop() {
-            if !conn.sender.is_closed() && conn.since.elapsed() < IDLE_TIMEOUT {
+        while let Some(mut conn) = list.pop() {
+            if conn.since.elapsed() < IDLE_TIMEOUT && conn.still_open() {
                 return Some(conn);
             }
         }
@@ -89,7 +101,7 @@ impl Pool {
 
     /// Returns a connection for reuse, unless it is closed, worn out, or the pool is full.
     fn put(&self, key: &str, conn: Idle) {
-        if conn.sender.is_closed() || conn.used >= MAX_REQUESTS {
+        if conn.conn.is_none() || conn.sender.is_closed() || conn.used >= MAX_REQUESTS {
             return;
         }
         let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
@@ -132,7 +144,7 @@ impl Pool {
                 }
                 *refused > limits.retries
             };
-            if conn.sender.ready().await.is_err() {
+            if conn.ready().await.is_err() {
                 if unusable(&mut refused) {
                     return Err(ProxyError::Upstream(format!(
                         "{host}:{port} closed every new connection"
@@ -152,6 +164,11 @@ impl Pool {
                 .boxed()
             });
             let sent = conn.sender.try_send_request(pending);
+            tokio::pin!(sent);
+            let sent = Driven {
+                conn: &mut conn.conn,
+                inner: sent,
+            };
             match within_write_and_read(sent, &progress, limits).await? {
                 Ok(response) => break (response, conn),
                 Err(mut failed) => match failed.take_message() {
@@ -213,17 +230,72 @@ async fn open(host: &str, port: u16) -> Result<Idle, BoxError> {
         progress: Arc::clone(&progress),
     };
     let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io)).await?;
-    tokio::spawn(async move {
-        if let Err(err) = conn.await {
-            tracing::debug!(%err, "upstream connection ended with an error");
-        }
-    });
     Ok(Idle {
         sender,
+        conn: Some(conn),
         progress,
         since: Instant::now(),
         used: 0,
     })
+}
+
+impl Idle {
+    /// Polls the connection half once; `false` once it has ended (it is then dropped).
+    fn poll_conn(&mut self, cx: &mut Context<'_>) -> bool {
+        poll_conn(&mut self.conn, cx)
+    }
+
+    /// Whether an idle connection is still usable: one poll without a waker reads a close (or
+    /// anything else) the upstream sent while nobody was polling.
+    fn still_open(&mut self) -> bool {
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        self.poll_conn(&mut cx) && !self.sender.is_closed()
+    }
+
+    /// Waits until the connection takes a request, driving it meanwhile.
+    async fn ready(&mut self) -> Result<(), ()> {
+        std::future::poll_fn(|cx| {
+            if !self.poll_conn(cx) {
+                return Poll::Ready(Err(()));
+            }
+            self.sender.poll_ready(cx).map_err(|_| ())
+        })
+        .await
+    }
+}
+
+/// Polls a connection half (unless it ended); `false` once it has ended, and drops it then.
+fn poll_conn(conn: &mut Option<Conn>, cx: &mut Context<'_>) -> bool {
+    let Some(driver) = conn.as_mut() else {
+        return false;
+    };
+    match Pin::new(driver).poll(cx) {
+        Poll::Pending => true,
+        Poll::Ready(result) => {
+            if let Err(err) = result {
+                tracing::debug!(%err, "upstream connection ended with an error");
+            }
+            *conn = None;
+            false
+        }
+    }
+}
+
+/// A future of the request on `conn` (sending it, awaiting the response head) that drives the
+/// connection each time it is polled.
+struct Driven<'a, F> {
+    conn: &'a mut Option<Conn>,
+    inner: F,
+}
+
+impl<F: Future + Unpin> Future for Driven<'_, F> {
+    type Output = F::Output;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = &mut *self;
+        poll_conn(this.conn, cx);
+        Pin::new(&mut this.inner).poll(cx)
+    }
 }
 
 /// The upstream socket, reporting write progress and writes the upstream does not take.
@@ -450,6 +522,9 @@ impl HttpBody for ReadWatch {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = &mut *self;
+        if let Some(conn) = this.release.as_mut().and_then(|r| r.conn.as_mut()) {
+            conn.poll_conn(cx);
+        }
         match Pin::new(&mut this.inner).poll_frame(cx) {
             Poll::Ready(frame) => {
                 this.pause.progressed();

@@ -452,3 +452,32 @@ async fn headers_off_adds_none_and_sends_no_id_upstream() {
         "Kong's inbound Via is not configurable"
     );
 }
+
+#[tokio::test]
+async fn a_pooled_connection_the_upstream_closed_is_not_used_again() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // Answers one request as keep-alive, then closes: the pooled connection is dead when the next
+    // request comes, and nobody polled it meanwhile.
+    let (up, accepted) = raw_upstream(|mut s| async move {
+        let mut head = Vec::new();
+        let mut buf = [0u8; 1024];
+        while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+            match s.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => head.extend_from_slice(&buf[..n]),
+            }
+        }
+        let _ = s
+            .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+            .await;
+    })
+    .await;
+    let gw = shared(&service_with(&format!("http://{up}"), "    retries: 0\n"));
+    for round in 1..=3 {
+        let resp = send(&gw, request("GET", "/", &[])).await;
+        assert_eq!(resp.status(), 200, "request {round}");
+        // Let the upstream's FIN arrive before the next request takes the pooled connection.
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 3);
+}

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::codec::{self, CookieKind, HeaderCheck, SessionKey};
 use super::headers::SessionHeader;
+use super::opened::OpenedCache;
 use super::storage::Storage;
 
 /// Kong's defaults for the options its `session` plugin passes to the library
@@ -158,6 +159,9 @@ pub struct SessionConfig {
     pub storage: Option<Arc<Storage>>,
     /// Library default `hash_storage_key` (false): key rows by `base64url(SHA-256(sid))`.
     pub hash_storage_key: bool,
+    /// The session cookies this configuration opened (not a resty option: see `opened.rs`). Starts
+    /// empty with every configuration, so a changed secret or option never meets an old entry.
+    pub opened: OpenedCache,
 }
 
 impl SessionConfig {
@@ -187,6 +191,7 @@ impl SessionConfig {
             request_headers: Vec::new(),
             storage: None,
             hash_storage_key: defaults::HASH_STORAGE_KEY,
+            opened: OpenedCache::new(),
         }
     }
 

@@ -25,12 +25,14 @@ mod error;
 mod headers;
 mod json;
 mod open;
+mod opened;
 mod save;
 pub mod storage;
 
 #[cfg(test)]
 mod tests;
 
+use std::any::Any;
 use std::sync::Arc;
 
 use serde_json::Value;
@@ -40,6 +42,7 @@ pub use codec::{KeyCache, SessionKey};
 pub use config::{SameSite, SessionConfig, StorageKind, defaults};
 pub use error::{OpenError, SessionError};
 pub use headers::SessionHeader;
+pub use opened::{MAX_CACHED_BYTES, OpenedCache, cached_bytes};
 pub use storage::{MemoryStore, Storage, StorageError};
 
 /// resty's session states.
@@ -66,13 +69,22 @@ struct Meta {
     idling_offset: u64,
     header: [u8; codec::HEADER_SIZE],
     /// What follows the header in the first cookie (cookie storage only).
-    initial_chunk: Option<String>,
+    initial_chunk: Option<Arc<str>>,
 }
 
 impl Meta {
     /// The meta of a cookie whose header was verified at `now`.
-    fn opened(verified: &VerifiedHeader, initial_chunk: Option<String>, now: u64) -> Self {
-        let header = &verified.header;
+    fn opened(verified: &VerifiedHeader, initial_chunk: Option<Arc<str>>, now: u64) -> Self {
+        Self::of_header(&verified.header, verified.bytes, initial_chunk, now)
+    }
+
+    /// The meta of a header (decoded and its raw bytes) verified at `now` or before.
+    fn of_header(
+        header: &codec::Header,
+        bytes: [u8; codec::HEADER_SIZE],
+        initial_chunk: Option<Arc<str>>,
+        now: u64,
+    ) -> Self {
         Self {
             timestamp: now,
             flags: header.flags,
@@ -81,7 +93,7 @@ impl Meta {
             rolling_offset: header.rolling_offset,
             data_size: header.data_size,
             idling_offset: header.idling_offset,
-            header: verified.bytes,
+            header: bytes,
             initial_chunk,
         }
     }
@@ -92,14 +104,17 @@ impl Meta {
 pub struct Session {
     cfg: Arc<SessionConfig>,
     state: State,
-    /// `[[data, audience, subject?], …]`
-    entries: Vec<Value>,
+    /// `[[data, audience, subject?], …]`, shared copy-on-write with the cache of opened cookies.
+    entries: Arc<Vec<Value>>,
     index: usize,
     meta: Option<Meta>,
     remember_meta: Option<Meta>,
     set_cookies: Vec<String>,
     /// The request's Cookie header, kept only when remember cookies are on (they are read lazily).
     cookie_header: Option<String>,
+    /// The cache entry of the cookie this session was opened from (dropped from the cache when the
+    /// session is saved, destroyed or logged out).
+    opened: Option<Arc<opened::Opened>>,
 }
 
 impl Session {
@@ -112,12 +127,13 @@ impl Session {
         Self {
             cfg,
             state: State::New,
-            entries: vec![entry],
+            entries: Arc::new(vec![entry]),
             index: 0,
             meta: None,
             remember_meta: None,
             set_cookies: Vec::new(),
             cookie_header: None,
+            opened: None,
         }
     }
 
@@ -149,6 +165,35 @@ impl Session {
     /// The current audience's data (`session:get_data()`).
     pub fn data(&self) -> Option<&Value> {
         self.entry().and_then(|entry| entry.first())
+    }
+
+    /// A parsed form of the current audience's data, made by `make` once per cached cookie and shared
+    /// by every request that sends that cookie (see the cache of opened cookies, `opened.rs`); made
+    /// afresh when the session is not from the cache or its data changed. `make` returns `None` for
+    /// data it cannot use (that is not remembered).
+    ///
+    /// One type per session configuration: a plugin's parse of its own data.
+    pub fn data_memo<T, F>(&self, make: F) -> Option<Arc<T>>
+    where
+        T: Any + Send + Sync,
+        F: FnOnce(&Value) -> Option<T>,
+    {
+        let cached = self
+            .opened
+            .as_ref()
+            .filter(|opened| Arc::ptr_eq(&opened.entries, &self.entries));
+        if let Some(opened) = cached
+            && let Some(memo) = opened.memo.get()
+            && let Ok(parsed) = Arc::clone(memo).downcast::<T>()
+        {
+            return Some(parsed);
+        }
+        let parsed = Arc::new(make(self.data()?)?);
+        if let Some(opened) = cached {
+            let memo: Arc<dyn Any + Send + Sync> = Arc::clone(&parsed) as _;
+            let _ = opened.memo.set(memo);
+        }
+        Some(parsed)
     }
 
     /// The current audience's subject.
@@ -314,7 +359,7 @@ impl Session {
             return self.destroy(now).await;
         }
         if self.index < self.entries.len() {
-            self.entries.remove(self.index);
+            Arc::make_mut(&mut self.entries).remove(self.index);
         }
         self.save_kind(now, Some(State::Closed), CookieKind::Session)
             .await?;
@@ -334,10 +379,18 @@ impl Session {
         self.entries.get(self.index).and_then(Value::as_array)
     }
 
+    /// The current entry, for writing: the entries are copied first when the cache shares them.
     fn entry_mut(&mut self) -> Option<&mut Vec<Value>> {
-        self.entries
+        Arc::make_mut(&mut self.entries)
             .get_mut(self.index)
             .and_then(Value::as_array_mut)
+    }
+
+    /// Drops the cache entry this session was opened from: its cookie is being replaced or ended.
+    fn forget_opened(&mut self) {
+        if let Some(opened) = self.opened.take() {
+            self.cfg.opened.remove(&opened);
+        }
     }
 
     /// resty `get_remember`: on unless the session cookie carries the FORGET flag.

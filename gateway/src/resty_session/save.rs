@@ -47,9 +47,12 @@ impl Session {
         let cfg = Arc::clone(&self.cfg);
         let name = cfg.cookie_name(kind);
         let previous = self.meta_of(kind).map(Previous::of);
+        if kind == CookieKind::Session {
+            self.forget_opened();
+        }
 
         let params = seal_params(&cfg, kind, previous, now)?;
-        let json = json::encode_array(&self.entries);
+        let json = json::encode_array(self.entries.as_slice());
         let plaintext = codec::prepare_plaintext(&json, cfg.compression_threshold);
         let chunks = chunks_needed(&cfg, name, plaintext.data_size)?;
         let sealed = codec::seal_prepared(&cfg.key, &params, &plaintext)?;
@@ -93,7 +96,7 @@ impl Session {
             data_size: plaintext.data_size,
             idling_offset: 0,
             header: sealed.header,
-            initial_chunk,
+            initial_chunk: initial_chunk.map(Arc::from),
         };
         if kind == CookieKind::Session {
             self.state = state.unwrap_or(State::Open);
@@ -105,6 +108,9 @@ impl Session {
     /// resty's local `destroy(self, remember)` (lines 1188-1250): expiring cookies for the cookie and
     /// each of its chunks, and the storage row deleted.
     pub(super) async fn destroy_kind(&mut self, kind: CookieKind) -> Result<(), SessionError> {
+        if kind == CookieKind::Session {
+            self.forget_opened();
+        }
         let cfg = Arc::clone(&self.cfg);
         let name = cfg.cookie_name(kind);
         let meta = self.meta_of(kind);

@@ -1190,3 +1190,203 @@ fn a_shared_key_cache_tells_secrets_apart() {
     assert!(codec::verify_header(&key("one"), &value, &check(T)).is_ok());
     assert_eq!(cache.len(), 1);
 }
+
+// --- the cache of opened cookies --------------------------------------------------------------------
+
+#[tokio::test]
+async fn a_repeated_cookie_opens_from_the_cache_like_the_first_time() {
+    let cfg = Arc::new(config());
+    let cookie = cookie_header(&saved(&cfg, kong_data(), T).await);
+    assert!(cfg.opened.is_empty());
+    let (first, r) = open(&cfg, &cookie, T + 5).await;
+    assert_eq!(r, Ok(()));
+    assert_eq!(cfg.opened.len(), 1);
+    let (second, r) = open(&cfg, &cookie, T + 6).await;
+    assert_eq!(r, Ok(()));
+    assert!(second.opened.is_some(), "the second open is a cache hit");
+    assert_eq!(cfg.opened.len(), 1);
+    assert_eq!(second.data(), first.data());
+    assert_eq!(second.subject(), Some("alex"));
+    assert_eq!(second.id(), first.id());
+    assert!(second.is_open());
+    // The same cookie under another configuration (same secret) is opened the full way.
+    let other = Arc::new(config());
+    let (third, r) = open(&other, &cookie, T + 6).await;
+    assert_eq!(r, Ok(()));
+    assert_eq!(third.data(), first.data());
+    assert_eq!(other.opened.len(), 1);
+}
+
+#[tokio::test]
+async fn a_cached_cookie_still_times_out_on_the_gateway_clock() {
+    let cfg = Arc::new(config());
+    let cookie = cookie_header(&saved(&cfg, kong_data(), T).await);
+    assert_eq!(open(&cfg, &cookie, T + 1).await.1, Ok(()));
+    assert_eq!(cfg.opened.len(), 1);
+    assert_eq!(open(&cfg, &cookie, T + 900).await.1, Ok(()));
+    assert_eq!(
+        open(&cfg, &cookie, T + 901).await.1,
+        Err(OpenError::IdlingTimeout)
+    );
+    assert!(cfg.opened.is_empty(), "a timed-out entry is dropped");
+    // The order and messages are the full open's.
+    assert_eq!(open(&cfg, &cookie, T + 1).await.1, Ok(()));
+    assert_eq!(
+        open(&cfg, &cookie, T + 3601).await.1,
+        Err(OpenError::RollingTimeout)
+    );
+    assert_eq!(open(&cfg, &cookie, T + 1).await.1, Ok(()));
+    assert_eq!(
+        open(&cfg, &cookie, T + 86401).await.1,
+        Err(OpenError::AbsoluteTimeout)
+    );
+}
+
+#[tokio::test]
+async fn only_cookies_that_open_enter_the_cache() {
+    let cfg = Arc::new(config());
+    let value = session_value(&saved(&cfg, kong_data(), T).await);
+    let forged_mac = format!("session={}", flip(&value, 100, 32));
+    assert_eq!(
+        open(&cfg, &forged_mac, T).await.1,
+        Err(OpenError::InvalidMac)
+    );
+    let forged_payload = format!("session={}", flip(&value, 150, 32));
+    assert_eq!(
+        open(&cfg, &forged_payload, T).await.1,
+        Err(OpenError::Decrypt)
+    );
+    assert!(cfg.opened.is_empty());
+    // Cached first, a payload changed afterwards is still refused: the whole value must match.
+    assert_eq!(open(&cfg, &format!("session={value}"), T).await.1, Ok(()));
+    assert_eq!(
+        open(&cfg, &forged_payload, T).await.1,
+        Err(OpenError::Decrypt)
+    );
+    let mut other_audience = config();
+    other_audience.audience = "other".to_owned();
+    let other_audience = Arc::new(other_audience);
+    assert_eq!(
+        open(&other_audience, &format!("session={value}"), T)
+            .await
+            .1,
+        Err(OpenError::MissingAudience)
+    );
+    assert!(other_audience.opened.is_empty());
+}
+
+#[tokio::test]
+async fn every_chunk_of_a_cached_cookie_must_match() {
+    let mut cfg = config();
+    cfg.compression_threshold = 0;
+    let cfg = Arc::new(cfg);
+    let data = json!({"blob": noise(10_000)});
+    let cookies = saved(&cfg, data.clone(), T).await;
+    let header = cookie_header(&cookies);
+    assert_eq!(open(&cfg, &header, T).await.1, Ok(()));
+    let (session, r) = open(&cfg, &header, T).await;
+    assert_eq!(r, Ok(()));
+    assert!(session.opened.is_some());
+    assert_eq!(session.data(), Some(&data));
+
+    let without_3: Vec<String> = cookies
+        .iter()
+        .filter(|c| !c.starts_with("session3="))
+        .cloned()
+        .collect();
+    assert_eq!(
+        open(&cfg, &cookie_header(&without_3), T).await.1,
+        Err(OpenError::MissingChunk)
+    );
+    let start = header.find("session3=").expect("chunk 3") + "session3=".len() + 10;
+    let changed = flip(&header, start, 32);
+    assert_eq!(open(&cfg, &changed, T).await.1, Err(OpenError::Decrypt));
+    // The good cookie is still served from the cache.
+    assert!(open(&cfg, &header, T).await.0.opened.is_some());
+}
+
+#[tokio::test]
+async fn a_cached_server_side_session_needs_its_row() {
+    let (cfg, storage) = storage_config();
+    let cookie = cookie_header(&saved(&cfg, kong_data(), T).await);
+    assert_eq!(open(&cfg, &cookie, T).await.1, Ok(()));
+    let (mut session, r) = open(&cfg, &cookie, T).await;
+    assert_eq!(r, Ok(()));
+    assert!(session.opened.is_some());
+    // A row rewritten behind the cache's back is read the full way.
+    let key = session.id().expect("an id");
+    let row = storage.get(&key, T).await.expect("get").expect("a row");
+    storage.set(&key, "[\"AAAA\"]", 3600, T).await.expect("set");
+    assert_eq!(
+        open(&cfg, &cookie, T).await.1,
+        Err(OpenError::InvalidPayload)
+    );
+    storage.set(&key, &row, 3600, T).await.expect("set");
+    assert_eq!(open(&cfg, &cookie, T).await.1, Ok(()));
+    // Logged out elsewhere: the row is gone, so is the session, cached or not.
+    session.logout(T).await.expect("logout");
+    assert!(cfg.opened.is_empty());
+    assert_eq!(
+        open(&cfg, &cookie, T).await.1,
+        Err(OpenError::StorageMissing)
+    );
+    assert!(cfg.opened.is_empty());
+}
+
+#[tokio::test]
+async fn saving_or_destroying_drops_the_entry_and_changes_stay_private() {
+    let cfg = Arc::new(config());
+    let cookie = cookie_header(&saved(&cfg, kong_data(), T).await);
+    assert_eq!(open(&cfg, &cookie, T).await.1, Ok(()));
+    let (mut changed, _) = open(&cfg, &cookie, T).await;
+    changed.set_data(json!(["someone-else", "x"]));
+    let (unchanged, _) = open(&cfg, &cookie, T).await;
+    assert!(unchanged.opened.is_some());
+    assert_eq!(unchanged.data(), Some(&kong_data()));
+    changed.save(T + 1).await.expect("save");
+    assert!(cfg.opened.is_empty());
+
+    assert_eq!(open(&cfg, &cookie, T).await.1, Ok(()));
+    let (mut doomed, _) = open(&cfg, &cookie, T).await;
+    doomed.destroy(T).await.expect("destroy");
+    assert!(cfg.opened.is_empty());
+}
+
+#[tokio::test]
+async fn the_data_memo_is_made_once_per_cached_cookie() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let cfg = Arc::new(config());
+    let cookie = cookie_header(&saved(&cfg, kong_data(), T).await);
+    let made = AtomicUsize::new(0);
+    let parse = |data: &Value| {
+        made.fetch_add(1, Ordering::Relaxed);
+        data.get(0).and_then(Value::as_str).map(str::to_owned)
+    };
+    for _ in 0..3 {
+        let (session, _) = open(&cfg, &cookie, T).await;
+        let consumer = session.data_memo(parse).expect("parsed");
+        assert_eq!(consumer.as_str(), kong_data()[0].as_str().expect("id"));
+    }
+    assert_eq!(made.load(Ordering::Relaxed), 1);
+    // Changed data is parsed afresh, never taken from the memo.
+    let (mut session, _) = open(&cfg, &cookie, T).await;
+    session.set_data(json!(["changed", "x"]));
+    let consumer = session.data_memo(parse).expect("parsed");
+    assert_eq!(consumer.as_str(), "changed");
+    assert_eq!(made.load(Ordering::Relaxed), 2);
+}
+
+#[tokio::test]
+async fn the_cache_is_bounded() {
+    let cfg = Arc::new(config());
+    let limit = super::opened::SHARDS * super::opened::SHARD_CAPACITY;
+    for i in 0..limit + 200 {
+        let cookie = cookie_header(&saved(&cfg, json!([format!("c{i}"), "k"]), T).await);
+        assert_eq!(open(&cfg, &cookie, T).await.1, Ok(()));
+        assert!(cfg.opened.len() <= limit);
+    }
+    assert!(cfg.opened.len() > limit / 2, "{}", cfg.opened.len());
+    assert!(super::cached_bytes() <= super::MAX_CACHED_BYTES);
+    cfg.opened.clear();
+    assert!(cfg.opened.is_empty());
+}

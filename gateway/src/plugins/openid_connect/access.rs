@@ -131,7 +131,7 @@ async fn authorized(
     plugin: &OpenIdConnect,
     ctx: &mut Ctx,
     sessions: &mut Sessions,
-    login: Login,
+    mut login: Login,
 ) -> Flow {
     let conf = &plugin.config;
     let consumer = match conf.consumer_claim.as_deref() {
@@ -178,13 +178,19 @@ async fn authorized(
     if login.consumed_basic {
         ctx.request.headers.remove(AUTHORIZATION);
     }
-    if let Some((name, scheme)) = &plugin.upstream_header {
-        let token: &str = &login.tokens.access_token;
-        let value = match scheme {
-            Some(scheme) => format!("{scheme} {token}"),
-            None => token.to_owned(),
-        };
-        ctx.set_upstream_header(name.clone(), Some(&value));
+    if let Some((name, _)) = &plugin.upstream_header {
+        let value = login
+            .upstream_value
+            .take()
+            .or_else(|| plugin.upstream_value(&login.tokens.access_token));
+        match value {
+            Some(value) => {
+                ctx.request.headers.insert(name.clone(), value);
+            }
+            None => {
+                ctx.request.headers.remove(name);
+            }
+        }
     }
     if let Some(session) = &sessions.current {
         for (name, value) in session.request_headers(ctx.now) {

@@ -88,6 +88,7 @@ pub(super) async fn bearer(
                     },
                     identity: identity(conf, &claims),
                     consumed_basic: false,
+                    upstream_value: None,
                 });
             }
             Err(JwtError::NoKey(_)) if conf.allows(AuthMethod::Introspection) => {}
@@ -180,5 +181,6 @@ async fn introspection(plugin: &OpenIdConnect, now: u64, token: &str) -> Result<
         },
         identity: identity(conf, &entry.claims),
         consumed_basic: false,
+        upstream_value: None,
     })
 }

@@ -196,5 +196,6 @@ pub(super) fn login_from_tokens(
             id_token: response.id_token,
         },
         consumed_basic: false,
+        upstream_value: None,
     }
 }

@@ -3,6 +3,7 @@
 //! phase by the session, grant and bearer paths; used by [`super::access`].
 
 use crate::redacted::Redacted;
+use http::HeaderValue;
 use serde_json::{Map, Value};
 
 use super::client::ProviderError;
@@ -36,6 +37,9 @@ pub(super) struct Login {
     pub(super) identity: Identity,
     /// The `Authorization: Basic` header held the credentials of a grant.
     pub(super) consumed_basic: bool,
+    /// The `upstream_access_token_header` value for `tokens.access_token`, when already made (a
+    /// cached session's); else it is made from the token.
+    pub(super) upstream_value: Option<HeaderValue>,
 }
 
 /// Why authentication did not succeed.

@@ -145,6 +145,17 @@ impl OpenIdConnect {
         self.provider().get(http, self.timeout, now).await
     }
 
+    /// The `upstream_access_token_header` value for `token` (`None` when the option is unset or the
+    /// token cannot be a header value).
+    fn upstream_value(&self, token: &str) -> Option<HeaderValue> {
+        let (_, scheme) = self.upstream_header.as_ref()?;
+        let value = match scheme {
+            Some(scheme) => format!("{scheme} {token}"),
+            None => token.to_owned(),
+        };
+        HeaderValue::from_str(&value).ok()
+    }
+
     /// The session config for this request's scheme.
     fn session_config(&self, ctx: &Ctx) -> Arc<SessionConfig> {
         let https = ctx.request.uri.scheme_str() == Some("https");

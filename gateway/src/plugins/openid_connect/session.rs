@@ -8,6 +8,8 @@
 //! consumer-claim values used for consumer mapping, and the method that logged in. Cookie storage
 //! encrypts it (AES-256-GCM), so tokens never appear in clear on the client.
 
+use std::sync::Arc;
+
 use crate::redacted::Redacted;
 use http::header::LOCATION;
 use http::{HeaderValue, Method, StatusCode};
@@ -67,22 +69,43 @@ impl SessionData {
     pub(super) fn to_value(&self) -> Value {
         serde_json::to_value(self).unwrap_or(Value::Null)
     }
+}
 
-    fn login(self, subject: Option<String>) -> Login {
+/// A session's data as every request with its cookie uses it: parsed, with the upstream header value
+/// made; kept beside the cached cookie ([`Session::data_memo`]), so a repeated cookie costs neither.
+#[derive(Debug)]
+pub(super) struct Stored {
+    data: SessionData,
+    upstream_value: Option<HeaderValue>,
+}
+
+impl Stored {
+    fn parse(plugin: &OpenIdConnect, data: &Value) -> Option<Self> {
+        let data = SessionData::deserialize(data).ok()?;
+        let upstream_value = plugin.upstream_value(&data.access_token);
+        Some(Self {
+            data,
+            upstream_value,
+        })
+    }
+
+    fn login(&self, subject: Option<String>) -> Login {
+        let data = &self.data;
         Login {
             method: AuthMethod::Session,
             identity: Identity {
                 subject,
-                credential: self.credential,
-                consumer_keys: self.consumer_keys,
+                credential: data.credential.clone(),
+                consumer_keys: data.consumer_keys.clone(),
             },
             tokens: Tokens {
-                access_token: self.access_token,
-                refresh_token: self.refresh_token,
-                expires_at: self.expires_at,
-                id_token: self.id_token,
+                access_token: data.access_token.clone(),
+                refresh_token: data.refresh_token.clone(),
+                expires_at: data.expires_at,
+                id_token: data.id_token.clone(),
             },
             consumed_basic: false,
+            upstream_value: self.upstream_value.clone(),
         }
     }
 }
@@ -145,9 +168,7 @@ pub(super) async fn from_session(
         return Err(Failure::Respond(Box::new(logout_exit(conf))));
     }
     let data = match (&opened, conf.allows(AuthMethod::Session)) {
-        (Ok(()), true) => session
-            .data()
-            .and_then(|d| SessionData::deserialize(d).ok()),
+        (Ok(()), true) => session.data_memo(|d| Stored::parse(plugin, d)),
         _ => None,
     };
     let Some(data) = data else {
@@ -184,8 +205,9 @@ async fn resume(
     plugin: &OpenIdConnect,
     ctx: &mut Ctx,
     session: &mut Session,
-    data: SessionData,
+    stored: Arc<Stored>,
 ) -> Result<Login, Resume> {
+    let data = &stored.data;
     let conf = &plugin.config;
     let now = ctx.now;
     let expired = data
@@ -196,7 +218,7 @@ async fn resume(
             tracing::debug!(%err, "openid-connect: session renewal failed");
         }
         let subject = session.subject().map(str::to_owned);
-        return Ok(data.login(subject));
+        return Ok(stored.login(subject));
     }
     let Some(refresh_token) = data.refresh_token.clone().filter(|_| conf.refresh_tokens) else {
         return Err(Resume::Unusable("access token expired, no refresh token"));

@@ -146,22 +146,14 @@ pub fn request_cookie<'a>(cookie_header: &'a str, name: &str) -> Option<&'a str>
                 while start < end && bytes[start] == b' ' {
                     start += 1;
                 }
-                let mut last = start;
-                while last < end && bytes[last] != b';' {
-                    last += 1;
-                }
+                // memchr: a session cookie is kilobytes long, and this runs on every request.
+                let last = memchr::memchr(b';', &bytes[start..]).map_or(end, |at| start + at);
                 // `start` and `last` sit next to ASCII bytes, so both are char boundaries.
                 return cookie_header.get(start..last);
             }
         }
         // skip to the next cookie
-        while start < end {
-            let ch = bytes[start];
-            start += 1;
-            if ch == b';' || ch == b',' {
-                break;
-            }
-        }
+        start = memchr::memchr2(b';', b',', &bytes[start..]).map_or(end, |at| start + at + 1);
         while start < end && bytes[start] == b' ' {
             start += 1;
         }

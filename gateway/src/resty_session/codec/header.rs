@@ -229,46 +229,18 @@ pub(super) fn decode_checked(
 
     let sid = reader.take_array().ok_or(OpenError::InvalidId)?;
 
-    let now = i128::from(check.now);
-    let remember = check.kind == super::CookieKind::Remember;
-
     let creation_time = unpack_le(reader.take(5).ok_or(OpenError::InvalidCreationTime)?);
-    let absolute_elapsed = now - i128::from(creation_time);
-    if absolute_elapsed > i128::from(MAX_ROLLING_OFFSET) {
-        return Err(OpenError::LifetimeExceeded);
-    }
-    if check.absolute_timeout != 0 && absolute_elapsed > i128::from(check.absolute_timeout) {
-        return Err(if remember {
-            OpenError::RememberAbsoluteTimeout
-        } else {
-            OpenError::AbsoluteTimeout
-        });
-    }
+    let absolute_elapsed = check_absolute(creation_time, check)?;
 
     let rolling_offset = unpack_le(reader.take(4).ok_or(OpenError::InvalidRollingOffset)?);
-    let rolling_elapsed = absolute_elapsed - i128::from(rolling_offset);
-    if check.rolling_timeout != 0 && rolling_elapsed > i128::from(check.rolling_timeout) {
-        return Err(if remember {
-            OpenError::RememberRollingTimeout
-        } else {
-            OpenError::RollingTimeout
-        });
-    }
+    let rolling_elapsed = check_rolling(absolute_elapsed, rolling_offset, check)?;
 
     let data_size = unpack_le(reader.take(3).ok_or(OpenError::InvalidDataSize)?) as usize;
 
     let tag = reader.take_array().ok_or(OpenError::InvalidTag)?;
 
     let idling_offset = unpack_le(reader.take(3).ok_or(OpenError::InvalidIdlingOffset)?);
-    if remember {
-        if idling_offset != 0 {
-            return Err(OpenError::InvalidIdlingOffset);
-        }
-    } else if check.idling_timeout != 0
-        && rolling_elapsed - i128::from(idling_offset) > i128::from(check.idling_timeout)
-    {
-        return Err(OpenError::IdlingTimeout);
-    }
+    check_idling(rolling_elapsed, idling_offset, check)?;
 
     let mac = reader.take_array().ok_or(OpenError::InvalidMac)?;
 
@@ -287,4 +259,64 @@ pub(super) fn decode_checked(
         },
         bytes,
     })
+}
+
+/// The clock checks of `open` on a header that passed [`decode_checked`] before (resty lines 538-609:
+/// lifetime and absolute timeout, rolling timeout, idling timeout, in that order), as the cache of
+/// opened cookies makes them on every hit.
+pub(crate) fn check_times(header: &Header, check: &HeaderCheck) -> Result<(), OpenError> {
+    let absolute_elapsed = check_absolute(header.creation_time, check)?;
+    let rolling_elapsed = check_rolling(absolute_elapsed, header.rolling_offset, check)?;
+    check_idling(rolling_elapsed, header.idling_offset, check)
+}
+
+/// The session's age at `now`, checked against the longest lifetime and `absolute_timeout`.
+fn check_absolute(creation_time: u64, check: &HeaderCheck) -> Result<i128, OpenError> {
+    let absolute_elapsed = i128::from(check.now) - i128::from(creation_time);
+    if absolute_elapsed > i128::from(MAX_ROLLING_OFFSET) {
+        return Err(OpenError::LifetimeExceeded);
+    }
+    if check.absolute_timeout != 0 && absolute_elapsed > i128::from(check.absolute_timeout) {
+        return Err(if check.kind == super::CookieKind::Remember {
+            OpenError::RememberAbsoluteTimeout
+        } else {
+            OpenError::AbsoluteTimeout
+        });
+    }
+    Ok(absolute_elapsed)
+}
+
+/// The time since the last save, checked against `rolling_timeout`.
+fn check_rolling(
+    absolute_elapsed: i128,
+    rolling_offset: u64,
+    check: &HeaderCheck,
+) -> Result<i128, OpenError> {
+    let rolling_elapsed = absolute_elapsed - i128::from(rolling_offset);
+    if check.rolling_timeout != 0 && rolling_elapsed > i128::from(check.rolling_timeout) {
+        return Err(if check.kind == super::CookieKind::Remember {
+            OpenError::RememberRollingTimeout
+        } else {
+            OpenError::RollingTimeout
+        });
+    }
+    Ok(rolling_elapsed)
+}
+
+/// The idle time, checked against `idling_timeout`; a remember cookie's idling offset must be 0.
+fn check_idling(
+    rolling_elapsed: i128,
+    idling_offset: u64,
+    check: &HeaderCheck,
+) -> Result<(), OpenError> {
+    if check.kind == super::CookieKind::Remember {
+        if idling_offset != 0 {
+            return Err(OpenError::InvalidIdlingOffset);
+        }
+    } else if check.idling_timeout != 0
+        && rolling_elapsed - i128::from(idling_offset) > i128::from(check.idling_timeout)
+    {
+        return Err(OpenError::IdlingTimeout);
+    }
+    Ok(())
 }

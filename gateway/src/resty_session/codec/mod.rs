@@ -56,6 +56,7 @@ pub use cookies::{
     SessionCookies, cookie_chunks, cookie_payload, expired_cookie, merge_set_cookie,
     request_cookie, session_cookies,
 };
+pub(crate) use header::check_times;
 pub use header::{
     COOKIE_TYPE, FLAG_DEFLATE, FLAG_FORGET, FLAG_STORAGE, HEADER_ENCODED_SIZE, HEADER_MAC_SIZE,
     HEADER_SIZE, HEADER_TAG_SIZE, HEADER_TOUCH_SIZE, Header, HeaderCheck, MAX_CREATION_TIME,
