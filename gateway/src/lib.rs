@@ -9,6 +9,7 @@ pub mod admin;
 pub mod clock;
 pub mod declarative;
 pub mod error;
+pub mod kong_headers;
 pub mod listener;
 pub mod model;
 pub mod pdk;
@@ -37,6 +38,7 @@ use tokio::task::JoinHandle;
 
 pub use clock::Clock;
 pub use error::Error;
+pub use kong_headers::KongHeaders;
 pub use listener::ClientLimits;
 
 use crate::model::Db;
@@ -83,6 +85,7 @@ pub struct GatewayBuilder {
     pg: PgConfig,
     db_update_frequency: Duration,
     ttl_cleanup_interval: Duration,
+    headers: KongHeaders,
 }
 
 impl Default for GatewayBuilder {
@@ -97,6 +100,7 @@ impl Default for GatewayBuilder {
             pg: PgConfig::default(),
             db_update_frequency: store::DEFAULT_DB_UPDATE_FREQUENCY,
             ttl_cleanup_interval: store::DEFAULT_TTL_CLEANUP_INTERVAL,
+            headers: KongHeaders::default(),
         }
     }
 }
@@ -129,6 +133,13 @@ impl GatewayBuilder {
     /// Timeouts and the connection limit for proxy clients (nginx's defaults unless set).
     pub fn client_limits(mut self, limits: ClientLimits) -> Self {
         self.client_limits = limits;
+        self
+    }
+
+    /// Which of Kong's standard headers to add (Kong's `headers` / `headers_upstream`; Kong's
+    /// defaults unless set).
+    pub fn headers(mut self, headers: KongHeaders) -> Self {
+        self.headers = headers;
         self
     }
 
@@ -188,12 +199,13 @@ impl GatewayBuilder {
                 tx.commit().await.map_err(store::StoreError::from)?;
                 loaded
             };
-            let shared = Shared::with_database(
+            let shared = Shared::with_options(
                 db,
                 self.clock.clone(),
                 catalogue,
                 DatabaseMode::Postgres,
                 Some((store, version)),
+                self.headers,
             )
             .map_err(|e| Error::Config(format!("the stored entities do not compile: {e:?}")))?;
             background.push(Background::Refresh(self.db_update_frequency));
@@ -205,8 +217,15 @@ impl GatewayBuilder {
                 Some(path) => declarative::load_file(path, now, catalogue.as_ref())?,
                 None => Db::default(),
             };
-            Shared::with_database(db, self.clock.clone(), catalogue, self.database, None)
-                .map_err(|e| Error::Config(format!("{e:?}")))?
+            Shared::with_options(
+                db,
+                self.clock.clone(),
+                catalogue,
+                self.database,
+                None,
+                self.headers,
+            )
+            .map_err(|e| Error::Config(format!("{e:?}")))?
         };
 
         let proxy = TcpListener::bind(self.proxy_listen)

@@ -82,6 +82,23 @@ struct Args {
     /// `auto` is half the open-files limit, at most 16384.
     #[arg(long, env = "KONG_NGINX_EVENTS_WORKER_CONNECTIONS", default_value = "auto", value_parser = parse_connections)]
     nginx_events_worker_connections: WorkerConnections,
+    /// Kong's `headers`: the headers added to client responses, comma-separated (`server_tokens`,
+    /// `latency_tokens`, `Server`, `Via`, `X-Kong-Proxy-Latency`, `X-Kong-Response-Latency`,
+    /// `X-Kong-Admin-Latency`, `X-Kong-Upstream-Latency`, `X-Kong-Upstream-Status`,
+    /// `X-Kong-Request-Id`) or `off` (kong.conf.default lines 867-912).
+    #[arg(
+        long,
+        env = "KONG_HEADERS",
+        default_value = "server_tokens, latency_tokens, X-Kong-Request-Id"
+    )]
+    headers: String,
+    /// Kong's `headers_upstream`: `X-Kong-Request-Id` or `off` (kong.conf.default lines 915-927).
+    #[arg(
+        long,
+        env = "KONG_HEADERS_UPSTREAM",
+        default_value = "X-Kong-Request-Id"
+    )]
+    headers_upstream: String,
 }
 
 /// `gateway migrations ...`, as `kong migrations ...`.
@@ -189,7 +206,15 @@ async fn main() -> ExitCode {
     if let WorkerConnections(Some(n)) = args.nginx_events_worker_connections {
         limits.max_connections = n;
     }
+    let headers = match gateway::KongHeaders::parse(&args.headers, &args.headers_upstream) {
+        Ok(h) => h,
+        Err(err) => {
+            eprintln!("Error: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
     let mut builder = gateway::Gateway::builder()
+        .headers(headers)
         .proxy_listen(args.proxy_listen)
         .admin_listen(args.admin_listen)
         .client_limits(limits)

@@ -43,6 +43,8 @@ pub struct Shared {
     store: Option<PgStore>,
     /// The cluster version the entities were loaded at (`postgres` mode).
     version: AtomicI64,
+    /// Which of Kong's standard headers responses and upstream requests get.
+    pub headers: crate::KongHeaders,
 }
 
 impl Shared {
@@ -60,6 +62,36 @@ impl Shared {
         mode: DatabaseMode,
         store: Option<(PgStore, i64)>,
     ) -> Result<Arc<Self>, DbError> {
+        Self::with_options(
+            db,
+            clock,
+            catalogue,
+            mode,
+            store,
+            crate::KongHeaders::default(),
+        )
+    }
+
+    /// [`Shared::new`] adding `headers` of Kong's standard headers.
+    pub fn with_headers(
+        db: Db,
+        clock: Clock,
+        catalogue: Arc<Catalogue>,
+        headers: crate::KongHeaders,
+    ) -> Result<Arc<Self>, DbError> {
+        Self::with_options(db, clock, catalogue, DatabaseMode::Memory, None, headers)
+    }
+
+    /// Shared state for a node running `mode` (with `store` in `postgres` mode, as for
+    /// [`Shared::with_database`]) that adds `headers` of Kong's standard headers.
+    pub fn with_options(
+        db: Db,
+        clock: Clock,
+        catalogue: Arc<Catalogue>,
+        mode: DatabaseMode,
+        store: Option<(PgStore, i64)>,
+        headers: crate::KongHeaders,
+    ) -> Result<Arc<Self>, DbError> {
         let snapshot = Snapshot::compile(&db, &catalogue).map_err(DbError::Schema)?;
         let deps = catalogue.deps().clone();
         Ok(Arc::new(Self {
@@ -74,6 +106,7 @@ impl Shared {
             mode,
             version: AtomicI64::new(store.as_ref().map_or(0, |(_, v)| *v)),
             store: store.map(|(s, _)| s),
+            headers,
         }))
     }
 

@@ -53,6 +53,10 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .fallback(|| async { AdminError::NotFound })
         .method_not_allowed_fallback(|| async { AdminError::MethodNotAllowed })
         .layer(axum::middleware::from_fn(query::limit_arguments))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&shared),
+            query::kong_headers,
+        ))
         .with_state(shared)
 }
 
@@ -149,7 +153,12 @@ fn to_value<T: Serialize>(entity: &T) -> Value {
 }
 
 /// One page of `items`; an offset past the end gives an empty page with no `next`.
-fn list(items: Vec<Value>, page: &Page, path: &str) -> Response {
+/// With `?tags=`, only the items carrying them; `next` as Kong's `get_collection_endpoint`
+/// (`kong/api/endpoints.lua` lines 316-345).
+fn list(mut items: Vec<Value>, page: &Page, path: &str) -> Response {
+    if let Some(filter) = &page.tags {
+        items.retain(|item| filter.matches(item));
+    }
     let size = page.size;
     let start = page.offset.min(items.len());
     let end = start.saturating_add(size).min(items.len());
@@ -160,7 +169,11 @@ fn list(items: Vec<Value>, page: &Page, path: &str) -> Response {
     let mut body = json!({ "data": data, "next": Value::Null });
     if end < items.len() {
         body["offset"] = Value::String(end.to_string());
-        body["next"] = Value::String(format!("{path}?offset={end}&size={size}"));
+        let tags = page.tags.as_ref().map_or(String::new(), |t| {
+            let encoded: String = form_urlencoded::byte_serialize(t.raw.as_bytes()).collect();
+            format!("&tags={encoded}")
+        });
+        body["next"] = Value::String(format!("{path}?offset={end}{tags}&size={size}"));
     }
     Json(body).into_response()
 }

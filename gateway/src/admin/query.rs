@@ -25,13 +25,16 @@ pub const SIZE_OUT_OF_RANGE: &str = "size must be an integer between 1 and 1000"
 /// The reason in Kong's `'<offset>' is not a valid offset: <reason>` (`kong/db/strategies/off`).
 pub const OFFSET_INVALID: &str = "invalid offset";
 
-/// `?size=&offset=` paging, checked: `size` in 1..=1000, `offset` a position this gateway gave out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// `?size=&offset=` paging, checked: `size` in 1..=1000, `offset` a position this gateway gave out;
+/// and the `?tags=` filter.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Page {
     /// Items per page.
     pub size: usize,
     /// Index of the first item.
     pub offset: usize,
+    /// `?tags=`: only items carrying them.
+    pub tags: Option<TagFilter>,
 }
 
 impl Default for Page {
@@ -39,6 +42,76 @@ impl Default for Page {
         Self {
             size: DEFAULT_PAGE_SIZE,
             offset: 0,
+            tags: None,
+        }
+    }
+}
+
+/// `?tags=a,b` (every tag) or `?tags=a/b` (any tag), as `kong/api/endpoints.lua` lines 42-50 and
+/// 158-183 read it and `kong/db/dao/init.lua` lines 207-222 check it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TagFilter {
+    /// The value as given, for the `next` link.
+    pub raw: String,
+    pub tags: Vec<String>,
+    /// `and` (`,`) rather than `or` (`/`).
+    pub all: bool,
+}
+
+impl TagFilter {
+    /// Reads a `tags` argument; Kong's `invalid options` error (code 11) when it cannot.
+    pub fn parse(raw: &str) -> Result<Self, AdminError> {
+        let invalid = |reason: &str| {
+            AdminError::Body(serde_json::json!({
+                "code": 11,
+                "name": "invalid options",
+                "message": format!("invalid option (tags: {reason})"),
+                "options": { "tags": reason },
+            }))
+        };
+        if raw.is_empty() {
+            return Err(invalid("cannot be null"));
+        }
+        // Kong's tag bytes: printable ASCII but `,` and `/`, and UTF-8 (`TAGS_AND_REGEX`).
+        let split = |sep: char| -> Option<Vec<String>> {
+            let body = raw.strip_suffix(sep).unwrap_or(raw);
+            let parts: Vec<String> = body.split(sep).map(str::to_owned).collect();
+            let ok = parts.iter().all(|p| {
+                !p.is_empty()
+                    && p.chars().all(|c| {
+                        c == ' ' || (c.is_ascii_graphic() && c != ',' && c != '/') || !c.is_ascii()
+                    })
+            });
+            ok.then_some(parts)
+        };
+        let (tags, all) = if let Some(tags) = split(',') {
+            (tags, true)
+        } else if let Some(tags) = split('/') {
+            (tags, false)
+        } else {
+            return Err(invalid("invalid filter syntax"));
+        };
+        if tags.len() > 5 {
+            return Err(invalid("cannot query more than 5 tags"));
+        }
+        Ok(Self {
+            raw: raw.to_owned(),
+            tags,
+            all,
+        })
+    }
+
+    /// Whether an entity (its JSON, with a `tags` array or none) passes the filter
+    /// (`kong/db/strategies/off/init.lua` `matches_condition`).
+    pub fn matches(&self, item: &serde_json::Value) -> bool {
+        let Some(have) = item.get("tags").and_then(serde_json::Value::as_array) else {
+            return false;
+        };
+        let has = |t: &String| have.iter().any(|h| h.as_str() == Some(t.as_str()));
+        if self.all {
+            self.tags.iter().all(has)
+        } else {
+            self.tags.iter().any(has)
         }
     }
 }
@@ -48,16 +121,21 @@ impl Page {
     pub fn from_query(query: &str) -> Result<Self, AdminError> {
         let mut size = None;
         let mut offset = None;
+        let mut tags = None;
         for (key, value) in form_urlencoded::parse(query.as_bytes()) {
             match key.as_ref() {
                 "size" if size.is_none() => size = Some(value.into_owned()),
                 "offset" if offset.is_none() => offset = Some(value.into_owned()),
+                "tags" if tags.is_none() => tags = Some(value.into_owned()),
                 _ => {}
             }
         }
         let mut page = Self::default();
         if let Some(size) = size {
             page.size = parse_size(&size)?;
+        }
+        if let Some(tags) = tags {
+            page.tags = Some(TagFilter::parse(&tags)?);
         }
         if let Some(offset) = offset {
             page.offset = offset.parse().map_err(|_| AdminError::Kong {
@@ -112,6 +190,19 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for AdminPa
             .map(|axum::extract::Path(v)| Self(v))
             .map_err(|e| AdminError::BadRequest(e.body_text()))
     }
+}
+
+/// Kong's `Kong.admin_header_filter` (`kong/init.lua` lines 1907-1939): `X-Kong-Admin-Latency` and
+/// `Server` on every Admin API response, as the `headers` setting allows.
+pub async fn kong_headers(
+    axum::extract::State(shared): axum::extract::State<std::sync::Arc<crate::state::Shared>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let start = std::time::Instant::now();
+    let mut resp = next.run(req).await;
+    shared.headers.admin(resp.headers_mut(), start);
+    resp
 }
 
 /// Middleware: more than [`MAX_ARGS`] query arguments get Kong's 400 `Too many arguments`.

@@ -717,3 +717,164 @@ async fn dbless_refuses_writes_except_post_config() {
     let (_, root) = call(&app, "GET", "/", None).await;
     assert_eq!(root["configuration"]["database"], "off");
 }
+
+#[tokio::test]
+async fn responses_carry_server_and_admin_latency() {
+    for uri in ["/", "/services", "/nowhere"] {
+        let req = Request::builder().uri(uri).body(Body::empty()).unwrap();
+        let resp = app().oneshot(req).await.unwrap();
+        let h = resp.headers();
+        assert_eq!(h["server"], "kong/3.10.0", "{uri}");
+        assert!(
+            h["x-kong-admin-latency"]
+                .to_str()
+                .unwrap()
+                .parse::<u64>()
+                .is_ok(),
+            "{uri}"
+        );
+    }
+}
+
+const DOC: &str = "_format_version: \"3.0\"\nconsumers:\n  - username: alice\n";
+
+#[tokio::test]
+async fn post_config_takes_the_document_as_kong_documents_it() {
+    let boundary = "XyZ";
+    let multipart = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"config\"; filename=\"kong.yml\"\r\nContent-Type: application/x-yaml\r\n\r\n{DOC}\r\n--{boundary}--\r\n"
+    );
+    let multipart_type = format!("multipart/form-data; boundary={boundary}");
+    let urlencoded: String = form_urlencoded::Serializer::new(String::new())
+        .append_pair("config", DOC)
+        .finish();
+    let bodies = [
+        (multipart_type.as_str(), multipart),
+        ("application/x-www-form-urlencoded", urlencoded),
+        ("application/json", json!({ "config": DOC }).to_string()),
+        (
+            "application/json",
+            json!({"_format_version": "3.0", "consumers": [{"username": "alice"}]}).to_string(),
+        ),
+        ("application/x-yaml", DOC.to_owned()),
+        ("text/plain", DOC.to_owned()),
+    ];
+    for (content_type, body) in bodies {
+        let app = app();
+        let (status, got) = call(&app, "POST", "/config", Some((content_type, body))).await;
+        assert_eq!(status, StatusCode::CREATED, "{content_type}: {got}");
+        let (_, consumers) = call(&app, "GET", "/consumers", None).await;
+        assert_eq!(consumers["data"][0]["username"], "alice", "{content_type}");
+    }
+    let (status, got) = call(&app(), "POST", "/config", None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(got["message"], "expected a declarative configuration");
+}
+
+#[tokio::test]
+async fn lists_filter_by_tags_with_and_or() {
+    let app = app();
+    for (name, tags) in [
+        ("a", json!(["x", "y"])),
+        ("b", json!(["x"])),
+        ("c", json!(["z"])),
+        ("d", json!([])),
+    ] {
+        let (status, _) = call(
+            &app,
+            "POST",
+            "/consumers",
+            json_body(json!({"username": name, "tags": tags})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED);
+    }
+    let names = |v: &Value| -> Vec<String> {
+        let mut n: Vec<String> = v["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["username"].as_str().unwrap().to_owned())
+            .collect();
+        n.sort();
+        n
+    };
+    let (_, and) = call(&app, "GET", "/consumers?tags=x,y", None).await;
+    assert_eq!(names(&and), ["a"]);
+    let (_, or) = call(&app, "GET", "/consumers?tags=y/z", None).await;
+    assert_eq!(names(&or), ["a", "c"]);
+    let (_, page) = call(&app, "GET", "/consumers?tags=x&size=1", None).await;
+    assert_eq!(page["next"], "/consumers?offset=1&tags=x&size=1");
+    let (status, bad) = call(&app, "GET", "/consumers?tags=x,y/z", None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        bad,
+        json!({"code": 11, "name": "invalid options", "message": "invalid option (tags: invalid filter syntax)", "options": {"tags": "invalid filter syntax"}})
+    );
+    let (status, _) = call(&app, "GET", "/consumers?tags=a,b,c,d,e,f", None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    let (status, all) = call(&app, "GET", "/tags", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(all["data"].as_array().unwrap().len(), 4, "{all}");
+    let (_, x) = call(&app, "GET", "/tags/x", None).await;
+    let rows = x["data"].as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    assert!(
+        rows.iter().all(|r| r["tag"] == "x"
+            && r["entity_name"] == "consumers"
+            && r["entity_id"].is_string())
+    );
+}
+
+#[tokio::test]
+async fn entities_the_gateway_lacks_are_empty_lists() {
+    for path in [
+        "/upstreams",
+        "/targets",
+        "/certificates",
+        "/snis",
+        "/ca_certificates",
+    ] {
+        let (status, body) = call(&app(), "GET", path, None).await;
+        assert_eq!(
+            (status, body),
+            (StatusCode::OK, json!({"data": [], "next": null})),
+            "{path}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn plugin_configs_are_validated_without_being_stored() {
+    let app = app();
+    let (status, body) = call(
+        &app,
+        "POST",
+        "/schemas/plugins/validate",
+        json_body(json!({"name": "key-auth", "config": {"key_names": ["apikey"]}})),
+    )
+    .await;
+    assert_eq!(
+        (status, body),
+        (
+            StatusCode::OK,
+            json!({"message": "schema validation successful"})
+        )
+    );
+    let (status, body) = call(
+        &app,
+        "POST",
+        "/schemas/plugins/validate",
+        json_body(json!({"name": "request-termination", "config": {"status_code": 600}})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["name"], "schema violation");
+    assert!(
+        body["fields"]["config"]["status_code"].is_string(),
+        "{body}"
+    );
+    let (_, plugins) = call(&app, "GET", "/plugins", None).await;
+    assert_eq!(plugins["data"], json!([]), "nothing was stored");
+}

@@ -143,7 +143,11 @@ pub async fn serve_proxy(
             }
             async move {
                 let response = if declared_too_large {
-                    crate::proxy::error_response(crate::error::ProxyError::PayloadTooLarge)
+                    crate::proxy::early_error(
+                        &shared,
+                        crate::error::ProxyError::PayloadTooLarge,
+                        std::time::Instant::now(),
+                    )
                 } else {
                     crate::proxy::handle(shared, req, client_addr).await
                 };

@@ -42,7 +42,7 @@ pub mod headers {
         HeaderName::from_static("x-credential-identifier");
     pub const AUTHENTICATED_GROUPS: HeaderName = HeaderName::from_static("x-authenticated-groups");
     pub const ANONYMOUS: HeaderName = HeaderName::from_static("x-anonymous-consumer");
-    pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-kong-request-id");
+    pub const REQUEST_ID: HeaderName = crate::kong_headers::REQUEST_ID;
 }
 
 /// The port of the listener a request came in on (nginx's `$server_port`), put in the request's
@@ -136,12 +136,7 @@ impl Ctx {
     /// Kong's per-request id (`X-Kong-Request-Id`), made on first use.
     pub fn request_id(&mut self) -> &str {
         self.request_id
-            .get_or_insert_with(|| uuid::Uuid::new_v4().simple().to_string())
-    }
-
-    /// The request id if one was made.
-    pub fn request_id_if_any(&self) -> Option<&str> {
-        self.request_id.as_deref()
+            .get_or_insert_with(crate::kong_headers::new_request_id)
     }
 }
 

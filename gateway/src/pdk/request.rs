@@ -467,6 +467,22 @@ fn json_arg(body: &[u8], name: &str) -> Option<Arg> {
     }
 }
 
+/// The value of the field `name` of a `multipart/form-data` or urlencoded `body` sent with
+/// `content_type` (the first such field), for readers outside the proxy (the Admin API's
+/// `POST /config`).
+pub fn form_field(content_type: &str, body: &[u8], name: &str) -> Option<String> {
+    match BodyKind::of(content_type)? {
+        BodyKind::Multipart(boundary) => multipart_parts(body, &boundary)
+            .into_iter()
+            .find(|p| p.name == name)
+            .map(|p| p.value),
+        BodyKind::Form => form_urlencoded::parse(body)
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned()),
+        BodyKind::Json => None,
+    }
+}
+
 /// A `multipart/form-data` part with a `name`.
 struct Part {
     name: String,

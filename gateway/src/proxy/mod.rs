@@ -9,6 +9,7 @@ mod upstream;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Instant;
 
 use http::{HeaderValue, Request, Response};
 
@@ -24,7 +25,7 @@ pub use upstream::Upstream;
 
 /// Kong's response for an error raised before a route is matched, with a fresh request id.
 pub fn error_response(err: ProxyError) -> Response<Body> {
-    let id = uuid::Uuid::new_v4().simple().to_string();
+    let id = crate::kong_headers::new_request_id();
     exit_response(err.into_exit(&id))
 }
 
@@ -46,28 +47,45 @@ fn with_path(uri: &http::Uri, path: &str) -> Option<http::Uri> {
     http::Uri::from_parts(parts).ok()
 }
 
+/// Kong's response for an error raised before a route is matched, with Kong's headers for a
+/// response it produced (`Server`, `X-Kong-Response-Latency`, `X-Kong-Request-Id`).
+pub fn early_error(shared: &Shared, err: ProxyError, start: Instant) -> Response<Body> {
+    let id = crate::kong_headers::new_request_id();
+    let mut resp = exit_response(err.into_exit(&id));
+    shared.headers.produced(resp.headers_mut(), start);
+    if shared.headers.request_id
+        && let Ok(v) = HeaderValue::from_str(&id)
+    {
+        resp.headers_mut().insert(headers::REQUEST_ID, v);
+    }
+    resp
+}
+
 /// Handles one proxied request. Never panics and never fails: errors become Kong's responses.
 pub async fn handle(
     shared: Arc<Shared>,
     req: Request<Body>,
     client_addr: SocketAddr,
 ) -> Response<Body> {
+    let start = Instant::now();
     shared.count_request();
     let snapshot = shared.snapshot.load_full();
     let now = shared.clock.now();
     let (mut parts, body) = req.into_parts();
     if let Err(err) = checks::check(&mut parts) {
         tracing::debug!(%err, "request refused before routing");
-        return error_response(err);
+        return early_error(&shared, err, start);
     }
     // Route on, and forward, the normalised path (Kong's `normalize` + `escape`).
     if let std::borrow::Cow::Owned(path) = crate::router::normalize_path(parts.uri.path()) {
         match with_path(&parts.uri, &path) {
             Some(uri) => parts.uri = uri,
             None => {
-                return error_response(ProxyError::BadRequest(
-                    "unparsable normalised path".to_owned(),
-                ));
+                return early_error(
+                    &shared,
+                    ProxyError::BadRequest("unparsable normalised path".to_owned()),
+                    start,
+                );
             }
         }
     }
@@ -81,7 +99,7 @@ pub async fn handle(
         .find(parts.method.as_str(), host, parts.uri.path())
     else {
         tracing::debug!(method = %parts.method, path = parts.uri.path(), "no route matched");
-        return error_response(ProxyError::NoRoute);
+        return early_error(&shared, ProxyError::NoRoute, start);
     };
     let prefix = found.prefix;
     let captures = found.captures;
@@ -120,21 +138,40 @@ pub async fn handle(
         collected.push(instance);
     }
 
+    // `ctx.KONG_PROXIED` with `KONG_WAITING_TIME` and `KONG_PROXY_LATENCY` in milliseconds.
+    let mut proxied = None;
     let response = match exit {
         Some(e) => exit_response(e),
         None => match &compiled.service {
             None => exit_response(ProxyError::NoService.into_exit(ctx.request_id())),
-            Some(service) => match shared
-                .upstream
-                .forward(&mut ctx, service, &compiled.route, prefix.as_deref())
-                .await
-            {
-                Ok(resp) => resp,
-                Err(err) => {
-                    tracing::warn!(%err, service = %service.id, "upstream failed");
-                    exit_response(err.into_exit(ctx.request_id()))
+            Some(service) => {
+                let kong = &shared.headers;
+                crate::kong_headers::inbound_via(&mut ctx.request.headers, ctx.request.version);
+                if kong.upstream_request_id
+                    && let Ok(v) = HeaderValue::from_str(ctx.request_id())
+                {
+                    ctx.request.headers.insert(headers::REQUEST_ID, v);
                 }
-            },
+                let sent = Instant::now();
+                match shared
+                    .upstream
+                    .forward(&mut ctx, service, &compiled.route, prefix.as_deref())
+                    .await
+                {
+                    Ok(resp) => {
+                        proxied = Some((
+                            sent.elapsed().as_millis(),
+                            sent.duration_since(start).as_millis(),
+                            resp.status(),
+                        ));
+                        resp
+                    }
+                    Err(err) => {
+                        tracing::warn!(%err, service = %service.id, "upstream failed");
+                        exit_response(err.into_exit(ctx.request_id()))
+                    }
+                }
+            }
         },
     };
 
@@ -147,8 +184,17 @@ pub async fn handle(
     for instance in &collected {
         instance.header_filter(&mut ctx, &mut head).await;
     }
-    if let Some(id) = ctx.request_id_if_any()
-        && let Ok(v) = HeaderValue::from_str(id)
+    // `header_filter.after` (kong/runloop/handler.lua lines 1566-1635), after the plugins'.
+    match proxied {
+        Some((waiting, latency, status)) => {
+            shared
+                .headers
+                .proxied(&mut head.headers, waiting, latency, status);
+        }
+        None => shared.headers.produced(&mut head.headers, start),
+    }
+    if shared.headers.request_id
+        && let Ok(v) = HeaderValue::from_str(ctx.request_id())
     {
         head.headers.insert(headers::REQUEST_ID, v);
     }

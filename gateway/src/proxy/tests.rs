@@ -375,6 +375,84 @@ async fn an_upstream_that_hangs_up_at_once_is_a_502_not_a_loop() {
     assert!(accepted.load(std::sync::atomic::Ordering::SeqCst) <= 3 + 1);
 }
 
+/// Shared state as [`shared`] with `headers` of Kong's standard headers.
+fn shared_with(doc: &str, headers: crate::KongHeaders) -> std::sync::Arc<crate::state::Shared> {
+    let clock = crate::Clock::manual();
+    let catalogue = crate::testing::catalogue();
+    let db =
+        crate::declarative::parse_bytes(doc.as_bytes(), "t.yml", clock.now(), catalogue.as_ref())
+            .unwrap();
+    crate::state::Shared::with_headers(db, clock, catalogue, headers).unwrap()
+}
+
+#[tokio::test]
+async fn proxied_responses_carry_kongs_default_headers() {
+    let up = echo_upstream().await;
+    let gw = shared(&doc(&format!("http://{up}"), "{ paths: [/] }"));
+    let resp = send(&gw, request("GET", "/x", &[("via", "1.0 client")])).await;
+    assert_eq!(resp.status(), 200);
+    let h = resp.headers();
+    assert_eq!(h["via"], "1.1 kong/3.10.0");
+    assert_eq!(h["server"], "kong/3.10.0", "the upstream sent no Server");
+    for name in ["x-kong-upstream-latency", "x-kong-proxy-latency"] {
+        assert!(h[name].to_str().unwrap().parse::<u64>().is_ok(), "{name}");
+    }
+    assert!(!h.contains_key("x-kong-response-latency"));
+    let id = h["x-kong-request-id"].to_str().unwrap().to_owned();
+    assert_eq!(id.len(), 32);
+    let seen = &json_body(&resp)["headers"];
+    assert_eq!(seen["x-kong-request-id"], json!(id), "the same id upstream");
+    assert_eq!(seen["via"], "1.0 client, 1.1 kong/3.10.0");
+}
+
+#[tokio::test]
+async fn produced_responses_carry_server_and_response_latency() {
+    let gw = shared("_format_version: \"3.0\"\n");
+    let resp = send(&gw, request("GET", "/nothing", &[])).await;
+    assert_eq!(resp.status(), 404);
+    let h = resp.headers();
+    assert_eq!(h["server"], "kong/3.10.0");
+    assert!(!h.contains_key("via"));
+    assert!(
+        h["x-kong-response-latency"]
+            .to_str()
+            .unwrap()
+            .parse::<u64>()
+            .is_ok()
+    );
+    assert_eq!(
+        json_body(&resp)["request_id"],
+        json!(h["x-kong-request-id"].to_str().unwrap()),
+        "the error body names the request id of the header"
+    );
+}
+
+#[tokio::test]
+async fn headers_off_adds_none_and_sends_no_id_upstream() {
+    let up = echo_upstream().await;
+    let gw = shared_with(
+        &doc(&format!("http://{up}"), "{ paths: [/] }"),
+        crate::KongHeaders::parse("off", "off").unwrap(),
+    );
+    let resp = send(&gw, request("GET", "/x", &[])).await;
+    let h = resp.headers();
+    for name in [
+        "via",
+        "server",
+        "x-kong-upstream-latency",
+        "x-kong-proxy-latency",
+        "x-kong-request-id",
+    ] {
+        assert!(!h.contains_key(name), "{name}");
+    }
+    let seen = &json_body(&resp)["headers"];
+    assert!(seen.get("x-kong-request-id").is_none());
+    assert_eq!(
+        seen["via"], "1.1 kong/3.10.0",
+        "Kong's inbound Via is not configurable"
+    );
+}
+
 #[tokio::test]
 async fn a_pooled_connection_the_upstream_closed_is_not_used_again() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};

@@ -438,3 +438,58 @@ fn upstream_json_body_is(world: &mut GatewayWorld, body: String) -> Result<(), E
 async fn delete_consumer(world: &mut GatewayWorld, username: String) -> Result<(), Error> {
     world.delete_consumer(&username).await
 }
+
+#[then(expr = "the upstream received the header {string} starting with {string}")]
+fn upstream_header_starts_with(
+    world: &mut GatewayWorld,
+    name: String,
+    prefix: String,
+) -> Result<(), Error> {
+    let headers = world.last()?.upstream_headers()?;
+    let actual = headers
+        .get(&name.to_ascii_lowercase())
+        .and_then(Value::as_str)
+        .ok_or_else(|| format!("the upstream received no {name} header"))?;
+    assert!(
+        actual.starts_with(&prefix),
+        "the upstream's {name} header {actual:?} does not start with {prefix:?}"
+    );
+    Ok(())
+}
+
+/// The upstream received the same value of a header as the client got back (Kong's request id).
+#[then(expr = "the upstream received the response's {string} header")]
+fn upstream_received_responses_header(world: &mut GatewayWorld, name: String) -> Result<(), Error> {
+    let reply = world.last()?;
+    let sent = reply
+        .headers
+        .get(name.as_str())
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| format!("the response has no {name} header"))?
+        .to_owned();
+    let headers = reply.upstream_headers()?;
+    let received = headers
+        .get(&name.to_ascii_lowercase())
+        .and_then(Value::as_str);
+    assert_eq!(
+        received,
+        Some(sent.as_str()),
+        "the upstream's {name} header"
+    );
+    Ok(())
+}
+
+#[then(expr = "the response header {string} is a 32-digit hexadecimal id")]
+fn response_header_is_hex_id(world: &mut GatewayWorld, name: String) -> Result<(), Error> {
+    let value = world
+        .last()?
+        .headers
+        .get(name.as_str())
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| format!("the response has no {name} header"))?;
+    assert!(
+        value.len() == 32 && value.bytes().all(|c| c.is_ascii_hexdigit()),
+        "{name}: {value:?} is not 32 hexadecimal digits"
+    );
+    Ok(())
+}
