@@ -4,7 +4,8 @@
 #    and the Gherkin conformance suite against the in-process reference gateway;
 # 2. the conformance suite a second time against the reference gateway started as a separate process from its
 #    binary, reached only through --proxy-url/--admin-url: the path a real Kong is tested by, run on every CI run.
-# 3. the same again with declarative provisioning (POST /config), the path for Kong DB-less;
+# 3. the same again with declarative provisioning (POST /config), the path for Kong DB-less, and once more
+#    against the binary on a private PostgreSQL (KONG_DATABASE=postgres, Kong's traditional mode);
 # 4. the suite against a JSON server that is not Kong: it must fail, with one line saying so.
 # Before any of these, formatting (`cargo fmt --check`) and lints (`cargo clippy ... -D warnings`) must be clean.
 # Fails if any step fails.
@@ -66,32 +67,35 @@ stop_gateway() {
 }
 trap stop_gateway EXIT
 
-started=""
-for attempt in 1 2 3 4 5; do
-    proxy_port="$(free_port)"
-    admin_port="$(free_port)"
-    [[ "$proxy_port" != "$admin_port" ]] || continue
-    "$gateway_bin" --proxy-listen "127.0.0.1:$proxy_port" --admin-listen "127.0.0.1:$admin_port" \
-        >"$log_dir/gateway.log" 2>&1 &
-    gateway_pid=$!
-    # Poll the Admin API with a deadline (10 s), never a fixed sleep.
-    deadline=$((SECONDS + 10))
-    while ((SECONDS < deadline)) && kill -0 "$gateway_pid" 2>/dev/null; do
-        if admin_answers "$admin_port"; then
-            started=yes
-            break
-        fi
-        sleep 0.05
+# Starts the gateway binary on free ports with the environment given as arguments (NAME=value ...); sets
+# proxy_port, admin_port and gateway_pid. Polls the Admin API with a deadline (10 s), never a fixed sleep.
+start_gateway() {
+    local started="" attempt deadline
+    for attempt in 1 2 3 4 5; do
+        proxy_port="$(free_port)"
+        admin_port="$(free_port)"
+        [[ "$proxy_port" != "$admin_port" ]] || continue
+        env "$@" "$gateway_bin" --proxy-listen "127.0.0.1:$proxy_port" --admin-listen "127.0.0.1:$admin_port" \
+            >"$log_dir/gateway.log" 2>&1 &
+        gateway_pid=$!
+        deadline=$((SECONDS + 10))
+        while ((SECONDS < deadline)) && kill -0 "$gateway_pid" 2>/dev/null; do
+            if admin_answers "$admin_port"; then
+                started=yes
+                break
+            fi
+            sleep 0.05
+        done
+        [[ -n "$started" ]] && return 0
+        echo "ci/test.sh: the gateway did not answer on 127.0.0.1:$admin_port (attempt $attempt):" >&2
+        tail -n 5 "$log_dir/gateway.log" >&2 || true
+        stop_gateway
     done
-    [[ -n "$started" ]] && break
-    echo "ci/test.sh: the gateway did not answer on 127.0.0.1:$admin_port (attempt $attempt):" >&2
-    tail -n 5 "$log_dir/gateway.log" >&2 || true
-    stop_gateway
-done
-if [[ -z "$started" ]]; then
     echo "ci/test.sh: could not start $gateway_bin" >&2
     exit 1
-fi
+}
+
+start_gateway
 
 echo "ci/test.sh: conformance suite against the gateway binary (proxy :$proxy_port, Admin API :$admin_port)"
 cargo test -p steps --test conformance --locked -- \
@@ -105,6 +109,48 @@ cargo test -p steps --test conformance --locked -- \
     --proxy-url "http://127.0.0.1:$proxy_port" --admin-url "http://127.0.0.1:$admin_port" \
     --provisioning declarative \
     --junit-report "$log_dir/junit-declarative.xml" --matrix-report "$log_dir/matrix-declarative.md"
+
+# ---- 3b. the same suite against the binary on PostgreSQL (KONG_DATABASE=postgres), Kong's traditional mode ----
+# A private PostgreSQL from Debian's package (ci/setup.sh): initdb into a temporary directory, pg_ctl on a free
+# loopback port, as the postgres user (PostgreSQL refuses root); stopped and removed at exit.
+stop_gateway
+pg_bin="$(find /usr/lib/postgresql -maxdepth 3 -name initdb -path '*/bin/*' 2>/dev/null | sort -V | tail -n 1)"
+if [[ -z "$pg_bin" ]]; then
+    echo "ci/test.sh: PostgreSQL's initdb not found under /usr/lib/postgresql; ci/setup.sh installs it" >&2
+    exit 1
+fi
+pg_bin="$(dirname "$pg_bin")"
+pg_dir="$(mktemp -d)"
+as_postgres() {
+    if [[ "$(id -u)" == 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+stop_postgres() {
+    as_postgres "$pg_bin/pg_ctl" -D "$pg_dir/data" -m immediate stop >/dev/null 2>&1 || true
+    rm -rf "$pg_dir"
+}
+trap 'stop_gateway; stop_postgres' EXIT
+[[ "$(id -u)" == 0 ]] && chown postgres:postgres "$pg_dir"
+pg_port="$(free_port)"
+as_postgres "$pg_bin/initdb" -D "$pg_dir/data" -U postgres --auth=trust -E UTF8 --no-sync >"$log_dir/initdb.log" 2>&1 ||
+    { echo "ci/test.sh: initdb failed:" >&2; tail -n 5 "$log_dir/initdb.log" >&2; exit 1; }
+if ! as_postgres "$pg_bin/pg_ctl" -D "$pg_dir/data" -l "$pg_dir/server.log" -w -t 30 \
+    -o "-p $pg_port -k $pg_dir -c listen_addresses=127.0.0.1 -c fsync=off" start >/dev/null; then
+    echo "ci/test.sh: PostgreSQL did not start on 127.0.0.1:$pg_port:" >&2
+    tail -n 5 "$pg_dir/server.log" >&2 || true
+    exit 1
+fi
+as_postgres "$pg_bin/psql" -X -q -h "$pg_dir" -p "$pg_port" -U postgres -d postgres \
+    -c "CREATE ROLE kong LOGIN" -c "CREATE DATABASE kong OWNER kong"
+pg_env=(KONG_DATABASE=postgres KONG_PG_HOST=127.0.0.1 "KONG_PG_PORT=$pg_port" KONG_DB_UPDATE_FREQUENCY=1)
+env "${pg_env[@]}" "$gateway_bin" migrations bootstrap >"$log_dir/migrations.log"
+start_gateway "${pg_env[@]}"
+echo "ci/test.sh: conformance suite against the gateway binary on PostgreSQL (proxy :$proxy_port, Admin API :$admin_port)"
+cargo test -p steps --test conformance --locked -- \
+    --proxy-url "http://127.0.0.1:$proxy_port" --admin-url "http://127.0.0.1:$admin_port" \
+    --junit-report "$log_dir/junit-postgres.xml" --matrix-report "$log_dir/matrix-postgres.md"
+stop_gateway
+stop_postgres
+trap stop_gateway EXIT
 
 # ---- 4. a target that is not Kong must fail the run, with one line ----
 # A plain JSON server (Python's http.server, serving {"hello":"world"} as its root): the preflight must refuse it.

@@ -92,6 +92,9 @@ pub enum Error {
     Declarative(#[from] crate::declarative::Error),
     #[error("invalid configuration: {0}")]
     Config(String),
+    /// PostgreSQL unreachable, or its schema not ready (the message names the command to run).
+    #[error("{0}")]
+    Database(#[from] crate::store::StoreError),
 }
 
 /// Why the client's request body could not be read while it was forwarded: a malformed body (bad chunked

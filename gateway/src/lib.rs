@@ -22,12 +22,14 @@ pub mod router;
 pub mod schema;
 pub mod snapshot;
 pub mod state;
+pub mod store;
 #[cfg(test)]
 mod testing;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, LazyLock};
+use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -40,6 +42,8 @@ pub use listener::ClientLimits;
 use crate::model::Db;
 use crate::plugins::{Catalogue, Deps};
 use crate::state::Shared;
+use crate::store::DatabaseMode;
+use crate::store::postgres::{PgConfig, PgStore, entities, migrations, sessions};
 
 /// This process's node id, as Kong reports it.
 pub static NODE_ID: LazyLock<String> = LazyLock::new(|| uuid::Uuid::new_v4().to_string());
@@ -67,6 +71,10 @@ pub struct GatewayBuilder {
     declarative_config: Option<PathBuf>,
     clock: Clock,
     client_limits: ClientLimits,
+    database: DatabaseMode,
+    pg: PgConfig,
+    db_update_frequency: Duration,
+    ttl_cleanup_interval: Duration,
 }
 
 impl Default for GatewayBuilder {
@@ -77,6 +85,10 @@ impl Default for GatewayBuilder {
             declarative_config: None,
             clock: Clock::system(),
             client_limits: ClientLimits::default(),
+            database: DatabaseMode::Memory,
+            pg: PgConfig::default(),
+            db_update_frequency: store::DEFAULT_DB_UPDATE_FREQUENCY,
+            ttl_cleanup_interval: store::DEFAULT_TTL_CLEANUP_INTERVAL,
         }
     }
 }
@@ -112,16 +124,82 @@ impl GatewayBuilder {
         self
     }
 
-    /// Loads the configuration, binds both listeners and starts serving.
+    /// Kong's `database`: `memory` (default), `postgres` or `off`.
+    pub fn database(mut self, mode: DatabaseMode) -> Self {
+        self.database = mode;
+        self
+    }
+
+    /// Kong's `pg_*` settings, used in `postgres` mode.
+    pub fn pg(mut self, config: PgConfig) -> Self {
+        self.pg = config;
+        self
+    }
+
+    /// Kong's `db_update_frequency`: how often a `postgres` node checks for other nodes' writes.
+    pub fn db_update_frequency(mut self, every: Duration) -> Self {
+        self.db_update_frequency = every;
+        self
+    }
+
+    /// Kong's `_debug_pg_ttl_cleanup_interval`: how often expired `sessions` rows are deleted.
+    pub fn ttl_cleanup_interval(mut self, every: Duration) -> Self {
+        self.ttl_cleanup_interval = every;
+        self
+    }
+
+    /// Loads the configuration, binds both listeners and starts serving. In `postgres` mode the
+    /// database must answer and have an up-to-date schema (else one line says which
+    /// `gateway migrations` command to run).
     pub async fn start(self) -> Result<RunningGateway, Error> {
         let now = self.clock.now();
-        let catalogue = Arc::new(Catalogue::new(Deps::in_memory()));
-        let db = match &self.declarative_config {
-            Some(path) => declarative::load_file(path, now, catalogue.as_ref())?,
-            None => Db::default(),
+        let mut background: Vec<Background> = Vec::new();
+        let shared = if self.database == DatabaseMode::Postgres {
+            if self.declarative_config.is_some() {
+                return Err(Error::Config(
+                    "declarative_config is only loaded with database = off or memory; \
+                     with database = postgres the entities are in PostgreSQL"
+                        .to_owned(),
+                ));
+            }
+            let store = PgStore::new(&self.pg)?;
+            migrations::state(&store).await?.check()?;
+            let sessions = Arc::new(sessions::PgSessions::new(store.clone()));
+            let storage = resty_session::storage::Storage::Postgres(Arc::clone(&sessions));
+            let catalogue = Arc::new(Catalogue::new(Deps::with_session_storage(storage)));
+            let (version, db) = {
+                let mut client = store.client().await?;
+                let tx = client
+                    .build_transaction()
+                    .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+                    .read_only(true)
+                    .start()
+                    .await
+                    .map_err(store::StoreError::from)?;
+                let loaded = entities::load(&tx, catalogue.as_ref()).await?;
+                tx.commit().await.map_err(store::StoreError::from)?;
+                loaded
+            };
+            let shared = Shared::with_database(
+                db,
+                self.clock.clone(),
+                catalogue,
+                DatabaseMode::Postgres,
+                Some((store, version)),
+            )
+            .map_err(|e| Error::Config(format!("the stored entities do not compile: {e:?}")))?;
+            background.push(Background::Refresh(self.db_update_frequency));
+            background.push(Background::Cleanup(sessions, self.ttl_cleanup_interval));
+            shared
+        } else {
+            let catalogue = Arc::new(Catalogue::new(Deps::in_memory()));
+            let db = match &self.declarative_config {
+                Some(path) => declarative::load_file(path, now, catalogue.as_ref())?,
+                None => Db::default(),
+            };
+            Shared::with_database(db, self.clock.clone(), catalogue, self.database, None)
+                .map_err(|e| Error::Config(format!("{e:?}")))?
         };
-        let shared = Shared::new(db, self.clock.clone(), catalogue)
-            .map_err(|e| Error::Config(format!("{e:?}")))?;
 
         let proxy = TcpListener::bind(self.proxy_listen)
             .await
@@ -161,14 +239,73 @@ impl GatewayBuilder {
                 tracing::error!(%err, "admin listener failed");
             }
         });
-        tracing::info!(%proxy_addr, %admin_addr, "gateway started");
+        let mut tasks = vec![proxy_task, admin_task];
+        for job in background {
+            tasks.push(job.spawn(&shared, stop_tx.subscribe()));
+        }
+        tracing::info!(%proxy_addr, %admin_addr, database = %self.database, "gateway started");
         Ok(RunningGateway {
             proxy_addr,
             admin_addr,
             shared,
             stop: stop_tx,
-            tasks: vec![proxy_task, admin_task],
+            tasks,
         })
+    }
+}
+
+/// Timers a `postgres` node runs beside its listeners, until it stops.
+enum Background {
+    /// Reload the entities when another node wrote, every `db_update_frequency`.
+    Refresh(Duration),
+    /// Delete expired `sessions` rows every `_debug_pg_ttl_cleanup_interval`.
+    Cleanup(Arc<sessions::PgSessions>, Duration),
+}
+
+impl Background {
+    fn spawn(self, shared: &Arc<Shared>, mut stop: watch::Receiver<bool>) -> JoinHandle<()> {
+        let shared = Arc::clone(shared);
+        tokio::spawn(async move {
+            let work = async move {
+                match self {
+                    Self::Refresh(every) => refresh_loop(&shared, every).await,
+                    Self::Cleanup(sessions, every) => {
+                        sessions::cleanup_loop(sessions, shared.clock.clone(), every).await;
+                    }
+                }
+            };
+            tokio::select! {
+                () = work => {}
+                _ = stop.wait_for(|stop| *stop) => {}
+            }
+        })
+    }
+}
+
+/// Polls PostgreSQL every `every` and reloads the entities when another node wrote. While the
+/// database is down the node keeps serving its last snapshot and logs one line per poll.
+async fn refresh_loop(shared: &Shared, every: Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    let mut failing = false;
+    loop {
+        tick.tick().await;
+        match shared.refresh().await {
+            Ok(reloaded) => {
+                if failing {
+                    tracing::info!("PostgreSQL reachable again");
+                    failing = false;
+                }
+                if reloaded {
+                    tracing::debug!("entities reloaded from PostgreSQL");
+                }
+            }
+            Err(err) => {
+                failing = true;
+                tracing::error!(%err, "cannot check PostgreSQL for updated entities; serving the last loaded configuration");
+            }
+        }
     }
 }
 

@@ -2,6 +2,8 @@
 //!
 //! ```text
 //! gateway --declarative-config fixtures/config/key-auth-session.yaml
+//! KONG_DATABASE=postgres gateway migrations bootstrap    # once, like `kong migrations bootstrap`
+//! KONG_DATABASE=postgres gateway                         # a node on PostgreSQL
 //! ```
 
 use std::net::SocketAddr;
@@ -9,7 +11,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
+use gateway::store::{DatabaseMode, PgConfig, PgSslMode};
 
 /// mimalloc: measurably less CPU per request than glibc malloc under load (benches/load).
 #[global_allocator]
@@ -19,6 +22,37 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[derive(Debug, Parser)]
 #[command(version, about)]
 struct Args {
+    #[command(subcommand)]
+    command: Option<Command>,
+    /// Where entities live (Kong's `database`): `memory` (default: in this process, Admin API
+    /// writable), `postgres` (Kong's traditional mode) or `off` (DB-less: `declarative_config` and
+    /// `POST /config` only).
+    #[arg(long, env = "KONG_DATABASE", default_value = "memory", global = true)]
+    database: DatabaseMode,
+    /// PostgreSQL host (Kong's `pg_host`); a path is a Unix socket directory.
+    #[arg(long, env = "KONG_PG_HOST", default_value = gateway::store::postgres::DEFAULT_PG_HOST, global = true)]
+    pg_host: String,
+    /// PostgreSQL port (`pg_port`).
+    #[arg(long, env = "KONG_PG_PORT", default_value_t = gateway::store::postgres::DEFAULT_PG_PORT, global = true)]
+    pg_port: u16,
+    /// PostgreSQL user (`pg_user`).
+    #[arg(long, env = "KONG_PG_USER", default_value = gateway::store::postgres::DEFAULT_PG_USER, global = true)]
+    pg_user: String,
+    /// PostgreSQL password (`pg_password`; none by default).
+    #[arg(long, env = "KONG_PG_PASSWORD", hide_env_values = true, global = true)]
+    pg_password: Option<String>,
+    /// PostgreSQL database (`pg_database`).
+    #[arg(long, env = "KONG_PG_DATABASE", default_value = gateway::store::postgres::DEFAULT_PG_DATABASE, global = true)]
+    pg_database: String,
+    /// TLS to PostgreSQL (`pg_ssl`: `on`/`off`; only `off` is supported yet).
+    #[arg(long, env = "KONG_PG_SSL", default_value = "off", global = true)]
+    pg_ssl: PgSslMode,
+    /// Seconds between checks for entities other nodes changed (`db_update_frequency`).
+    #[arg(long, env = "KONG_DB_UPDATE_FREQUENCY", default_value = "5", value_parser = parse_seconds)]
+    db_update_frequency: Duration,
+    /// Seconds between deletions of expired `sessions` rows (Kong's `_debug_pg_ttl_cleanup_interval`).
+    #[arg(long, env = "KONG__DEBUG_PG_TTL_CLEANUP_INTERVAL", default_value = "300", value_parser = parse_seconds)]
+    debug_pg_ttl_cleanup_interval: Duration,
     /// Proxy listener address (Kong's `proxy_listen`).
     #[arg(long, env = "KONG_PROXY_LISTEN", default_value = gateway::DEFAULT_PROXY_LISTEN)]
     proxy_listen: SocketAddr,
@@ -50,6 +84,72 @@ struct Args {
     nginx_events_worker_connections: WorkerConnections,
 }
 
+/// `gateway migrations ...`, as `kong migrations ...`.
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Manage the PostgreSQL schema (`database = postgres`).
+    Migrations {
+        #[command(subcommand)]
+        action: Migrations,
+    },
+}
+
+#[derive(Debug, Clone, Copy, Subcommand)]
+enum Migrations {
+    /// Create the schema in an empty database (`kong migrations bootstrap`).
+    Bootstrap,
+    /// Run the migrations a bootstrapped database has not run yet (`kong migrations up`).
+    Up,
+}
+
+/// Kong's number of seconds (`db_update_frequency = 5`; fractions allowed, must be positive).
+fn parse_seconds(value: &str) -> Result<Duration, String> {
+    match value.parse::<f64>() {
+        Ok(s) if s > 0.0 && s.is_finite() => Ok(Duration::from_secs_f64(s)),
+        _ => Err(format!(
+            "expected a positive number of seconds, got '{value}'"
+        )),
+    }
+}
+
+/// `gateway migrations bootstrap|up`: prints Kong's lines; exit 1 with one line on failure.
+async fn migrations(args: &Args, action: Migrations) -> ExitCode {
+    let store = match gateway::store::postgres::PgStore::new(&pg_config(args)) {
+        Ok(s) => s,
+        Err(err) => {
+            eprintln!("Error: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = match action {
+        Migrations::Bootstrap => gateway::store::postgres::migrations::bootstrap(&store).await,
+        Migrations::Up => gateway::store::postgres::migrations::up(&store).await,
+    };
+    match result {
+        Ok(lines) => {
+            for line in lines {
+                println!("{line}");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("Error: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn pg_config(args: &Args) -> PgConfig {
+    PgConfig {
+        host: args.pg_host.clone(),
+        port: args.pg_port,
+        user: args.pg_user.clone(),
+        password: args.pg_password.clone(),
+        database: args.pg_database.clone(),
+        ssl: args.pg_ssl,
+    }
+}
+
 /// `worker_connections`: `auto` (`None`) or a number. A newtype, since clap reads a bare `Option` field as
 /// "may be absent".
 #[derive(Debug, Clone, Copy)]
@@ -76,6 +176,9 @@ async fn main() -> ExitCode {
         )
         .init();
     let args = Args::parse();
+    if let Some(Command::Migrations { action }) = args.command {
+        return migrations(&args, action).await;
+    }
     let mut limits = gateway::ClientLimits {
         header_timeout: args.nginx_http_client_header_timeout,
         body_timeout: args.nginx_http_client_body_timeout,
@@ -89,7 +192,11 @@ async fn main() -> ExitCode {
     let mut builder = gateway::Gateway::builder()
         .proxy_listen(args.proxy_listen)
         .admin_listen(args.admin_listen)
-        .client_limits(limits);
+        .client_limits(limits)
+        .database(args.database)
+        .pg(pg_config(&args))
+        .db_update_frequency(args.db_update_frequency)
+        .ttl_cleanup_interval(args.debug_pg_ttl_cleanup_interval);
     if let Some(path) = args.declarative_config {
         builder = builder.declarative_config(path);
     }

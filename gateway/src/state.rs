@@ -10,7 +10,7 @@
 //! entities (Admin API GETs) see the last committed version and never wait for a writer.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 use arc_swap::ArcSwap;
 use tokio::sync::{Mutex, OwnedMutexGuard};
@@ -20,6 +20,8 @@ use crate::model::{Db, DbError};
 use crate::plugins::{Catalogue, Deps};
 use crate::proxy::Upstream;
 use crate::snapshot::Snapshot;
+use crate::store::DatabaseMode;
+use crate::store::postgres::{PgStore, StoreError, entities};
 
 /// Everything one gateway process shares between its listeners.
 pub struct Shared {
@@ -35,11 +37,29 @@ pub struct Shared {
     pub deps: Deps,
     pub upstream: Upstream,
     requests: AtomicU64,
+    /// Kong's `database` setting this node runs with.
+    pub mode: DatabaseMode,
+    /// PostgreSQL, in `postgres` mode: every write goes there before it is served.
+    store: Option<PgStore>,
+    /// The cluster version the entities were loaded at (`postgres` mode).
+    version: AtomicI64,
 }
 
 impl Shared {
     /// Shared state running `db`, whose plugins were checked against `catalogue`.
     pub fn new(db: Db, clock: Clock, catalogue: Arc<Catalogue>) -> Result<Arc<Self>, DbError> {
+        Self::with_database(db, clock, catalogue, DatabaseMode::Memory, None)
+    }
+
+    /// Shared state for a node running `mode`; in `postgres` mode, `store` with the entities `db`
+    /// loaded from it at `version`.
+    pub fn with_database(
+        db: Db,
+        clock: Clock,
+        catalogue: Arc<Catalogue>,
+        mode: DatabaseMode,
+        store: Option<(PgStore, i64)>,
+    ) -> Result<Arc<Self>, DbError> {
         let snapshot = Snapshot::compile(&db, &catalogue).map_err(DbError::Schema)?;
         let deps = catalogue.deps().clone();
         Ok(Arc::new(Self {
@@ -51,7 +71,15 @@ impl Shared {
             deps,
             upstream: Upstream::new(),
             requests: AtomicU64::new(0),
+            mode,
+            version: AtomicI64::new(store.as_ref().map_or(0, |(_, v)| *v)),
+            store: store.map(|(s, _)| s),
         }))
+    }
+
+    /// The PostgreSQL store, in `postgres` mode.
+    pub fn store(&self) -> Option<&PgStore> {
+        self.store.as_ref()
     }
 
     /// Counts one proxied request.
@@ -92,17 +120,128 @@ impl Shared {
     /// (`block_in_place`), so the proxy's tasks move to other threads and keep being served by
     /// the current snapshot until the new one is swapped in. Once its turn came the write
     /// completes even if the caller stops waiting.
+    ///
+    /// In `postgres` mode the write is made in PostgreSQL first, under the cluster-wide write lock
+    /// and on the latest entities (reloaded first when another node wrote since this one last
+    /// did), and served only once committed; a database failure leaves everything as it was and
+    /// answers [`DbError::Store`].
     pub async fn write_async<T>(
         &self,
         f: impl FnOnce(&mut Db) -> Result<T, DbError>,
     ) -> Result<T, DbError> {
         let guard = Arc::clone(&self.writer).lock_owned().await;
+        if let Some(store) = &self.store {
+            return self.write_postgres(store, f, guard).await;
+        }
         off_worker(|| {
             let mut next = Db::clone(&self.db.load());
             let out = f(&mut next)?;
             self.commit(next, guard)?;
             Ok(out)
         })
+    }
+
+    async fn write_postgres<T>(
+        &self,
+        store: &PgStore,
+        f: impl FnOnce(&mut Db) -> Result<T, DbError>,
+        guard: OwnedMutexGuard<()>,
+    ) -> Result<T, DbError> {
+        let failed = |e: StoreError| {
+            tracing::error!(err = %e, "Admin API write failed in PostgreSQL");
+            DbError::Store(e.0)
+        };
+        let mut client = store.client().await.map_err(failed)?;
+        let work = async {
+            let tx = client.transaction().await?;
+            let version = entities::lock_for_write(&tx).await?;
+            if version != self.version.load(Ordering::Acquire) {
+                let (version, db) = entities::load(&tx, self.catalogue.as_ref()).await?;
+                self.install(db, version)
+                    .map_err(|e| StoreError(format!("cannot serve the stored entities: {e:?}")))?;
+            }
+            let base = self.db.load_full();
+            let staged = off_worker(|| {
+                let mut next = Db::clone(&base);
+                let out = f(&mut next)?;
+                let snapshot = self
+                    .snapshot
+                    .load()
+                    .update(&next, &self.catalogue)
+                    .map_err(DbError::Schema)?;
+                Ok::<_, DbError>((next, snapshot, out))
+            });
+            let (next, snapshot, out) = match staged {
+                Ok(staged) => staged,
+                Err(e) => return Ok(Err(e)),
+            };
+            let version = entities::persist(
+                &tx,
+                &base,
+                &next,
+                self.catalogue.as_ref(),
+                crate::NODE_ID.as_str(),
+            )
+            .await?;
+            tx.commit().await?;
+            self.db.store(Arc::new(next));
+            self.snapshot.store(Arc::new(snapshot));
+            if let Some(v) = version {
+                self.version.store(v, Ordering::Release);
+            }
+            Ok(Ok(out))
+        };
+        let out = crate::store::postgres::deadline("Admin API write", work)
+            .await
+            .map_err(failed)?;
+        drop(guard);
+        out
+    }
+
+    /// Makes `db`, loaded from PostgreSQL at `version`, the current entities and snapshot. The
+    /// caller holds the writer lock.
+    fn install(&self, db: Db, version: i64) -> Result<(), DbError> {
+        let snapshot = self
+            .snapshot
+            .load()
+            .update(&db, &self.catalogue)
+            .map_err(DbError::Schema)?;
+        self.db.store(Arc::new(db));
+        self.snapshot.store(Arc::new(snapshot));
+        self.version.store(version, Ordering::Release);
+        Ok(())
+    }
+
+    /// In `postgres` mode: reloads the entities when another node committed a write since this
+    /// one loaded them. Returns whether it reloaded. Runs every `db_update_frequency`.
+    pub async fn refresh(&self) -> Result<bool, StoreError> {
+        let Some(store) = &self.store else {
+            return Ok(false);
+        };
+        let work = async {
+            let client = store.client().await?;
+            let committed = entities::version(&client).await?;
+            if committed == self.version.load(Ordering::Acquire) {
+                return Ok(false);
+            }
+            let _guard = self.writer.lock().await;
+            let mut client = client;
+            let tx = client
+                .build_transaction()
+                .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+                .read_only(true)
+                .start()
+                .await?;
+            let (version, db) = entities::load(&tx, self.catalogue.as_ref()).await?;
+            tx.commit().await?;
+            if version == self.version.load(Ordering::Acquire) {
+                return Ok(false);
+            }
+            off_worker(|| self.install(db, version))
+                .map_err(|e| StoreError(format!("cannot serve the stored entities: {e:?}")))?;
+            Ok(true)
+        };
+        crate::store::postgres::deadline("refreshing entities", work).await
     }
 
     /// Builds the snapshot of `next` from the current one and makes both current; the writer

@@ -72,6 +72,11 @@ impl IntoResponse for AdminError {
             )
                 .into_response(),
             Self::Db(DbError::NotFound) => message(StatusCode::NOT_FOUND, "Not found"),
+            // Kong's 500 body (`kong/tools/utils.lua` via `kong.response.exit(500, ...)` in
+            // `kong/api/endpoints.lua` `handle_error`).
+            Self::Db(DbError::Store(_)) => {
+                message(StatusCode::INTERNAL_SERVER_ERROR, crate::error::UNEXPECTED)
+            }
             Self::Db(DbError::Schema(v)) => (
                 StatusCode::BAD_REQUEST,
                 Json(json!({"code": 2, "name": "schema violation", "message": v.message(), "fields": v.fields()})),

@@ -43,11 +43,57 @@ pub fn router(shared: Arc<Shared>) -> Router {
     for entity in shared.catalogue.entities() {
         router = credentials::routes(router, entity);
     }
+    if shared.mode == crate::store::DatabaseMode::Off {
+        router = router.layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&shared),
+            dbless_writes,
+        ));
+    }
     router
         .fallback(|| async { AdminError::NotFound })
         .method_not_allowed_fallback(|| async { AdminError::MethodNotAllowed })
         .layer(axum::middleware::from_fn(query::limit_arguments))
         .with_state(shared)
+}
+
+/// DB-less (`database = off`): every write but `POST /config` is refused as Kong's `off` strategy
+/// does (`kong/db/strategies/off/init.lua`: 405, code 12 `operation unsupported`,
+/// `cannot create 'services' entities when not using a database`).
+async fn dbless_writes(State(s): AppState, req: Request, next: axum::middleware::Next) -> Response {
+    use axum::http::Method;
+    let operation = match *req.method() {
+        Method::POST => "create",
+        Method::PUT => "create or update",
+        Method::PATCH => "update",
+        Method::DELETE => "remove",
+        _ => return next.run(req).await,
+    };
+    let segments: Vec<&str> = req
+        .uri()
+        .path()
+        .split('/')
+        .filter(|p| !p.is_empty())
+        .collect();
+    if segments.first() == Some(&"config") {
+        return next.run(req).await;
+    }
+    let collection = if segments.len() >= 3 {
+        segments[2]
+    } else {
+        segments.first().copied().unwrap_or_default()
+    };
+    let table = s
+        .catalogue
+        .entities()
+        .iter()
+        .find(|e| e.admin_path == collection || e.consumer_path == collection)
+        .map_or(collection, |e| e.table);
+    let body = json!({
+        "code": 12,
+        "name": "operation unsupported",
+        "message": format!("cannot {operation} '{table}' entities when not using a database"),
+    });
+    (StatusCode::METHOD_NOT_ALLOWED, Json(body)).into_response()
 }
 
 /// A request body, decoded by content type.

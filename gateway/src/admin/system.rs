@@ -50,13 +50,18 @@ async fn root(State(s): AppState) -> Response {
         "hostname": "reference-gateway",
         "server": { "name": "reference-gateway", "version": env!("CARGO_PKG_VERSION") },
         "plugins": { "available_on_server": available, "enabled_in_cluster": enabled },
-        // Not "off": Kong reports "off" for DB-less nodes, whose Admin API is read-only; this one
-        // keeps entities in memory and accepts writes like a database-backed node.
-        "configuration": { "database": "memory", "role": "traditional" },
+        // "off" is Kong's DB-less (read-only Admin API); "memory" keeps entities in this process
+        // and accepts writes like a database-backed node; "postgres" is Kong's traditional mode.
+        "configuration": { "database": s.mode.as_str(), "role": "traditional" },
     }))
 }
 
 async fn status(State(s): AppState) -> Response {
+    // Kong's `/status` asks the database (`kong/api/routes/health.lua`: `kong.db:connect()`).
+    let reachable = match s.store() {
+        None => true,
+        Some(store) => store.client().await.is_ok(),
+    };
     let counts = s.read(|db| {
         let mut counts = json!({
             "services": db.services.len(), "routes": db.routes.len(), "consumers": db.consumers.len(),
@@ -68,7 +73,7 @@ async fn status(State(s): AppState) -> Response {
         counts
     });
     ok(json!({
-        "database": { "reachable": true },
+        "database": { "reachable": reachable },
         "server": { "total_requests": s.total_requests() },
         "memory": {},
         "entities": counts,

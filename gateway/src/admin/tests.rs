@@ -496,3 +496,60 @@ async fn oversized_values_and_bad_tags_are_refused() {
     .await;
     assert_eq!(status, StatusCode::CREATED);
 }
+
+/// `database = off`: Kong's DB-less Admin API refuses every write but `POST /config` with the `off`
+/// strategy's 405 (`kong/db/strategies/off/init.lua`), and reads and `POST /config` still work.
+#[tokio::test]
+async fn dbless_refuses_writes_except_post_config() {
+    let clock = crate::Clock::manual();
+    let catalogue = crate::testing::catalogue();
+    let shared = crate::state::Shared::with_database(
+        crate::model::Db::default(),
+        clock,
+        catalogue,
+        crate::store::DatabaseMode::Off,
+        None,
+    )
+    .unwrap();
+    let app = super::router(shared);
+    let refused = |operation: &str, table: &str| {
+        json!({
+            "code": 12,
+            "name": "operation unsupported",
+            "message": format!("cannot {operation} '{table}' entities when not using a database"),
+        })
+    };
+    let cases = [
+        ("POST", "/services", "create", "services"),
+        ("PUT", "/routes/r", "create or update", "routes"),
+        ("PATCH", "/consumers/c", "update", "consumers"),
+        ("DELETE", "/plugins/p", "remove", "plugins"),
+        (
+            "POST",
+            "/consumers/alex/key-auth",
+            "create",
+            "keyauth_credentials",
+        ),
+        ("DELETE", "/key-auths/k", "remove", "keyauth_credentials"),
+        ("POST", "/services/s/routes", "create", "routes"),
+    ];
+    for (method, path, operation, table) in cases {
+        let (status, body) = call(&app, method, path, json_body(json!({"name": "x"}))).await;
+        assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
+        assert_eq!(body, refused(operation, table), "{method} {path}");
+    }
+    let doc = "_format_version: \"3.0\"\nconsumers:\n  - username: alex\n";
+    let (status, _) = call(
+        &app,
+        "POST",
+        "/config",
+        Some(("application/yaml", doc.to_owned())),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, alex) = call(&app, "GET", "/consumers/alex", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(alex["username"], "alex");
+    let (_, root) = call(&app, "GET", "/", None).await;
+    assert_eq!(root["configuration"]["database"], "off");
+}

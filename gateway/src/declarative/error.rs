@@ -94,7 +94,8 @@ fn describe(e: &DbError) -> String {
             .join("; "),
         DbError::Unique { message, .. }
         | DbError::ForeignKey { message, .. }
-        | DbError::Referenced { message } => message.clone(),
+        | DbError::Referenced { message }
+        | DbError::Store(message) => message.clone(),
         DbError::InvalidOptions { option, message } => format!("in '{option}': {message}"),
     }
 }

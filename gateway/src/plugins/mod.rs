@@ -38,10 +38,15 @@ pub struct Deps {
 impl Deps {
     /// One gateway node's dependencies: in-memory session storage and a fresh OpenID Connect registry.
     pub fn in_memory() -> Self {
+        Self::with_session_storage(crate::resty_session::storage::Storage::Memory(
+            crate::resty_session::MemoryStore::new(),
+        ))
+    }
+
+    /// One gateway node's dependencies with `storage: kong` sessions in `storage`.
+    pub fn with_session_storage(storage: crate::resty_session::storage::Storage) -> Self {
         Self {
-            session_storage: Arc::new(crate::resty_session::storage::Storage::Memory(
-                crate::resty_session::MemoryStore::new(),
-            )),
+            session_storage: Arc::new(storage),
             session_keys: Arc::new(crate::resty_session::KeyCache::new()),
             openid_connect: Arc::new(openid_connect::Registry::new()),
         }

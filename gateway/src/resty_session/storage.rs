@@ -9,8 +9,8 @@
 //! Time is always passed in (unix seconds); nothing here reads the system clock. A row is readable while
 //! `now <= expires` (Kong's Postgres TTL filter is `ttl >= now`).
 //!
-//! [`Storage`] is an enum so that more backends (Redis, a database) can be added next to
-//! [`MemoryStore`] without touching the session code.
+//! [`Storage`] is an enum of the backends: [`MemoryStore`] (one node) and PostgreSQL's `sessions`
+//! table ([`crate::store::postgres::sessions`], every node on the database).
 
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
@@ -27,6 +27,8 @@ pub struct StorageError(pub String);
 pub enum Storage {
     /// In-process rows: one gateway node, like Kong's `kong` storage with a single node.
     Memory(MemoryStore),
+    /// Rows of the `sessions` table in PostgreSQL, shared by every node on the database.
+    Postgres(std::sync::Arc<crate::store::postgres::sessions::PgSessions>),
 }
 
 impl Storage {
@@ -39,6 +41,7 @@ impl Storage {
     pub async fn get(&self, key: &str, now: u64) -> Result<Option<String>, StorageError> {
         match self {
             Self::Memory(store) => Ok(store.get(key, now)),
+            Self::Postgres(store) => store.get(key, now).await,
         }
     }
 
@@ -55,6 +58,7 @@ impl Storage {
                 store.set(key, value, ttl_secs, now);
                 Ok(())
             }
+            Self::Postgres(store) => store.set(key, value, ttl_secs, now).await,
         }
     }
 
@@ -62,6 +66,7 @@ impl Storage {
     pub async fn delete(&self, key: &str) -> Result<bool, StorageError> {
         match self {
             Self::Memory(store) => Ok(store.delete(key)),
+            Self::Postgres(store) => store.delete(key).await,
         }
     }
 
@@ -70,6 +75,7 @@ impl Storage {
     pub async fn expire(&self, key: &str, ttl_secs: u64, now: u64) -> Result<bool, StorageError> {
         match self {
             Self::Memory(store) => Ok(store.expire(key, ttl_secs, now)),
+            Self::Postgres(store) => store.expire(key, ttl_secs, now).await,
         }
     }
 }

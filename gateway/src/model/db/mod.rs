@@ -51,6 +51,9 @@ pub enum DbError {
         /// Kong's message for it.
         message: &'static str,
     },
+    /// 500 `{"message":"An unexpected error occurred"}`: the database failed (the message is
+    /// logged, never shown).
+    Store(String),
 }
 
 impl From<SchemaViolation> for DbError {
