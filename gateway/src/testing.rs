@@ -183,3 +183,58 @@ plugins:
 "#
     )
 }
+
+/// A private `redis-server` (Debian's package, `ci/setup.sh`) on a free loopback port, without
+/// persistence, killed on drop. A server that cannot start fails the test with one line.
+pub struct RedisServer {
+    child: std::process::Child,
+    port: u16,
+    dir: std::path::PathBuf,
+}
+
+impl RedisServer {
+    /// Starts it and waits (at most 10 s) until it accepts connections.
+    pub fn start() -> Self {
+        let fail = |why: String| -> ! {
+            panic!("cannot start a private redis-server for this test: {why}")
+        };
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .unwrap_or_else(|e| fail(format!("no free loopback port: {e}")));
+        let dir = std::env::temp_dir().join(format!("gateway-redis-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap_or_else(|e| fail(format!("{}: {e}", dir.display())));
+        let child = std::process::Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(&dir)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| fail(format!("cannot run redis-server ({e}); run ci/setup.sh, which installs Debian's redis-server")));
+        let server = Self { child, port, dir };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if std::time::Instant::now() > deadline {
+                fail(format!(
+                    "redis-server did not listen on 127.0.0.1:{port} within 10 s"
+                ));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        server
+    }
+
+    /// The loopback port it listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}

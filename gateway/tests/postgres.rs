@@ -158,6 +158,32 @@ async fn until_status(
     }
 }
 
+/// Polls `gw`'s Admin API until it serves `count` plugins (the last of [`provision`]'s writes), for
+/// at most `db_update_frequency` + 1 s: another node may have loaded an intermediate version.
+async fn until_plugins(gw: &gateway::RunningGateway, count: usize) {
+    let deadline = Instant::now() + UPDATE_FREQUENCY + Duration::from_secs(1);
+    loop {
+        let list: Value = client()
+            .get(format!("http://{}/plugins", gw.admin_addr()))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let seen = list["data"].as_array().map_or(0, Vec::len);
+        if seen == count {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{seen} plugins on {}, not {count}",
+            gw.admin_addr()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// The key-auth + session flow created entity by entity through `gw`'s Admin API, with
 /// `storage: kong`; returns the ids to delete: plugins (session, request-termination, key-auth),
 /// route, consumers (anonymous, alex), service.
@@ -379,6 +405,7 @@ async fn kong_sessions_are_shared_survive_restarts_and_expire() {
     let b = node(&pg, &clock).await;
     let within = UPDATE_FREQUENCY + Duration::from_secs(1);
     provision(&a, upstream, "/sess").await;
+    until_plugins(&b, 3).await;
     until_status(&b, "/sess", &[("apikey", "key-sess")], 200, within).await;
 
     // Logged in on A: the session is a row, and opens on B.
@@ -560,6 +587,7 @@ async fn a_thousand_concurrent_logins_on_two_nodes_are_distinct_and_usable_on_bo
     let a = node(&pg, &clock).await;
     let b = node(&pg, &clock).await;
     provision(&a, upstream, "/crowd").await;
+    until_plugins(&b, 3).await;
     let key = [("apikey", "key-crowd")];
     until_status(
         &b,

@@ -33,6 +33,8 @@ pub struct Deps {
     /// The HTTP client and per-issuer discovery/JWKS caches of `openid-connect`, kept across
     /// config changes.
     pub openid_connect: Arc<openid_connect::Registry>,
+    /// openid-connect's Redis session stores, one per connection setting, kept across config changes.
+    pub redis_sessions: Arc<crate::store::redis::Registry>,
 }
 
 impl Deps {
@@ -49,6 +51,7 @@ impl Deps {
             session_storage: Arc::new(storage),
             session_keys: Arc::new(crate::resty_session::KeyCache::new()),
             openid_connect: Arc::new(openid_connect::Registry::new()),
+            redis_sessions: Arc::new(crate::store::redis::Registry::new()),
         }
     }
 }

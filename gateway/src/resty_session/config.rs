@@ -97,6 +97,9 @@ pub enum StorageKind {
     Cookie,
     /// The cookie holds the header, the gateway's store the ciphertext.
     Kong,
+    /// The cookie holds the header, Redis the ciphertext (openid-connect only: its `redis` record
+    /// says where; see [`crate::store::redis`]).
+    Redis,
 }
 
 impl StorageKind {
@@ -105,6 +108,8 @@ impl StorageKind {
         match self {
             Self::Cookie => None,
             Self::Kong => Some(Arc::clone(store)),
+            // Built by openid-connect from its `redis` record; the session plugin refuses it.
+            Self::Redis => None,
         }
     }
 }

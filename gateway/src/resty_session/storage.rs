@@ -10,7 +10,8 @@
 //! `now <= expires` (Kong's Postgres TTL filter is `ttl >= now`).
 //!
 //! [`Storage`] is an enum of the backends: [`MemoryStore`] (one node) and PostgreSQL's `sessions`
-//! table ([`crate::store::postgres::sessions`], every node on the database).
+//! table ([`crate::store::postgres::sessions`], every node on the database), and Redis
+//! ([`crate::store::redis`], openid-connect's `session_storage: redis`).
 
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
@@ -29,6 +30,8 @@ pub enum Storage {
     Memory(MemoryStore),
     /// Rows of the `sessions` table in PostgreSQL, shared by every node on the database.
     Postgres(std::sync::Arc<crate::store::postgres::sessions::PgSessions>),
+    /// Keys in Redis (openid-connect's `session_storage: redis`), shared by every node using it.
+    Redis(std::sync::Arc<crate::store::redis::RedisSessions>),
 }
 
 impl Storage {
@@ -42,6 +45,7 @@ impl Storage {
         match self {
             Self::Memory(store) => Ok(store.get(key, now)),
             Self::Postgres(store) => store.get(key, now).await,
+            Self::Redis(store) => store.get(key).await,
         }
     }
 
@@ -59,6 +63,7 @@ impl Storage {
                 Ok(())
             }
             Self::Postgres(store) => store.set(key, value, ttl_secs, now).await,
+            Self::Redis(store) => store.set(key, value, ttl_secs).await,
         }
     }
 
@@ -67,6 +72,7 @@ impl Storage {
         match self {
             Self::Memory(store) => Ok(store.delete(key)),
             Self::Postgres(store) => store.delete(key).await,
+            Self::Redis(store) => store.delete(key).await,
         }
     }
 
@@ -76,6 +82,7 @@ impl Storage {
         match self {
             Self::Memory(store) => Ok(store.expire(key, ttl_secs, now)),
             Self::Postgres(store) => store.expire(key, ttl_secs, now).await,
+            Self::Redis(store) => store.expire(key, ttl_secs).await,
         }
     }
 }

@@ -726,7 +726,9 @@ fn storage_config() -> (Arc<SessionConfig>, Arc<Storage>) {
 fn memory(storage: &Storage) -> &super::MemoryStore {
     match storage {
         Storage::Memory(store) => store,
-        Storage::Postgres(_) => unreachable!("these tests use the in-memory store"),
+        Storage::Postgres(_) | Storage::Redis(_) => {
+            unreachable!("these tests use the in-memory store")
+        }
     }
 }
 

@@ -10,9 +10,11 @@
 //!   `POST /config`; every other Admin API write is refused with Kong's 405.
 
 pub mod postgres;
+pub mod redis;
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 pub use postgres::{PgConfig, PgSslMode, StoreError};
@@ -25,6 +27,30 @@ pub const DEFAULT_DB_UPDATE_FREQUENCY: Duration = Duration::from_secs(5);
 /// `kong/templates/kong_defaults.lua`), the timer its Postgres connector starts in `init_worker` to
 /// delete rows of tables with a `ttl` (`kong/db/strategies/postgres/connector.lua`).
 pub const DEFAULT_TTL_CLEANUP_INTERVAL: Duration = Duration::from_secs(300);
+
+/// At most one log line per [`OutageLog::EVERY`] about a session store that fails: an outage is logged, not
+/// every request that meets it.
+#[derive(Debug, Default)]
+pub struct OutageLog {
+    /// Unix seconds of the last line, 0 when none.
+    last: AtomicU64,
+}
+
+impl OutageLog {
+    /// The interval.
+    pub const EVERY: Duration = Duration::from_secs(10);
+
+    /// True for the first failure of each interval (the caller logs it).
+    pub fn should_log(&self) -> bool {
+        let now = crate::clock::Clock::system().now();
+        let last = self.last.load(Ordering::Relaxed);
+        now.saturating_sub(last) >= Self::EVERY.as_secs()
+            && self
+                .last
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+    }
+}
 
 /// The `database` setting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

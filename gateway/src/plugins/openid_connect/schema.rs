@@ -209,8 +209,11 @@ pub struct Config {
     pub session_remember_cookie_name: String,
     pub session_remember_rolling_timeout: u64,
     pub session_remember_absolute_timeout: u64,
-    /// `cookie` (Kong's default) or `kong`, this gateway's server-side store; Kong's `memcache`/`redis` are not offered.
+    /// `cookie` (Kong's default), `redis` (Kong's, where the `redis` record says), or `kong`, this
+    /// gateway's own server-side store; Kong's `memcache` is not offered.
     pub session_storage: StorageKind,
+    /// Kong 3.8+'s Redis settings for `session_storage: redis` (formerly `session_redis_*`).
+    pub redis: crate::store::redis::RedisConfig,
     pub session_audience: String,
     pub session_request_headers: Option<Vec<SessionHeader>>,
     pub session_response_headers: Option<Vec<SessionHeader>>,
@@ -274,6 +277,7 @@ impl Default for Config {
             session_remember_rolling_timeout: defaults::REMEMBER_ROLLING_TIMEOUT,
             session_remember_absolute_timeout: defaults::REMEMBER_ABSOLUTE_TIMEOUT,
             session_storage: defaults::STORAGE,
+            redis: crate::store::redis::RedisConfig::default(),
             session_audience: defaults::AUDIENCE.to_owned(),
             session_request_headers: None,
             session_response_headers: None,
@@ -311,6 +315,7 @@ impl Schema for Config {
         if self.auth_methods.is_empty() {
             errors.push("auth_methods", EMPTY_AUTH_METHODS);
         }
+        self.redis.validate(&mut errors);
         if self.timeout == 0 {
             errors.push("timeout", TIMEOUT_ZERO);
         }
@@ -414,7 +419,13 @@ impl Config {
         cfg.remember_absolute_timeout = self.session_remember_absolute_timeout;
         cfg.request_headers = self.session_request_headers.clone().unwrap_or_default();
         cfg.response_headers = self.session_response_headers.clone().unwrap_or_default();
-        cfg.storage = self.session_storage.storage(&deps.session_storage);
+        cfg.storage = match self.session_storage {
+            StorageKind::Redis => Some(
+                deps.redis_sessions
+                    .storage(&self.redis, &self.session_cookie_name),
+            ),
+            other => other.storage(&deps.session_storage),
+        };
         cfg.finish()
     }
 }

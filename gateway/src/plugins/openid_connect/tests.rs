@@ -1399,3 +1399,81 @@ fn tokens_never_print_in_debug_output() {
         "at-secret-value"
     );
 }
+
+/// Kong EE's `session_storage: redis` with its `redis` record: the cookie is the header only, the
+/// tokens are in a private redis-server, and a second gateway node with the same settings opens the
+/// session; logging out on it ends the session on the first.
+#[tokio::test]
+async fn redis_storage_shares_sessions_between_nodes() {
+    let redis = crate::testing::RedisServer::start();
+    let config = format!(
+        "          auth_methods: [session, password]\n          logout_query_arg: logout\n          session_storage: redis\n          redis:\n            host: 127.0.0.1\n            port: {}\n            prefix: oidc",
+        redis.port()
+    );
+    let (idp, a) = started(&config).await;
+    let b = gateway(&idp.issuer(), &config).await;
+    idp.use_clock(&b.clock);
+    let login = send(
+        &a,
+        request("GET", "/oidc", &[("authorization", &basic("john", "doe"))]),
+    )
+    .await;
+    assert_eq!(login.status(), 200);
+    let cookie = cookie_pair(&set_cookies(&login)[0]);
+    assert_eq!(
+        cookie.len(),
+        "session=".len() + 110,
+        "the cookie is the header only"
+    );
+    let on_b = send(&b, request("GET", "/oidc", &[("cookie", &cookie)])).await;
+    assert_eq!(on_b.status(), 200);
+    assert_eq!(
+        upstream_authorization(&on_b),
+        upstream_authorization(&login)
+    );
+
+    let out = send(
+        &b,
+        request("DELETE", "/oidc?logout", &[("cookie", &cookie)]),
+    )
+    .await;
+    assert!(
+        out.status().is_success() || out.status().is_redirection(),
+        "{}",
+        out.status()
+    );
+    let after = send(&a, request("GET", "/oidc", &[("cookie", &cookie)])).await;
+    assert_eq!(after.status(), 401, "logged out on B, gone on A");
+}
+
+#[tokio::test]
+async fn redis_settings_this_gateway_lacks_are_refused() {
+    let catalogue = crate::testing::catalogue();
+    for (field, value) in [
+        ("sentinel_master", serde_json::json!("mymaster")),
+        (
+            "cluster_nodes",
+            serde_json::json!([{ "ip": "127.0.0.1", "port": 7000 }]),
+        ),
+        ("ssl", serde_json::json!(true)),
+    ] {
+        let config = serde_json::json!({
+            "issuer": "http://127.0.0.1:9/realms/kong",
+            "session_storage": "redis",
+            "redis": { field: value },
+        });
+        let err = crate::model::PluginCatalogue::check(
+            catalogue.as_ref(),
+            "openid-connect",
+            config,
+            crate::schema::Source::Json,
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.fields()["config"]["redis"][field],
+            crate::store::redis::UNSUPPORTED,
+            "{field}: {}",
+            err.message()
+        );
+    }
+}

@@ -150,6 +150,10 @@ impl Schema for Config {
         if !self.cookie_path.starts_with('/') {
             errors.push("cookie_path", "should start with: /");
         }
+        // Kong's session schema: `storage` is one of `cookie`, `kong` (`kong/plugins/session/schema.lua`).
+        if self.storage == StorageKind::Redis {
+            errors.push("storage", "expected one of: cookie, kong");
+        }
         errors.into_result()
     }
 }

@@ -30,7 +30,7 @@ pub const PG_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Connections per node: Kong's `pg_pool_size` is nginx's per-worker keep-alive pool; one process
 /// here needs few, since only Admin writes, the poll and `storage: kong` sessions use them.
-const POOL_SIZE: usize = 16;
+const POOL_SIZE: usize = 32;
 
 /// Kong's `pg_ssl`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -3,26 +3,22 @@
 //! (Kong's `_debug_pg_ttl_cleanup_interval`).
 //!
 //! Every call waits at most [`PG_TIMEOUT`](super::PG_TIMEOUT). While PostgreSQL is down, calls fail
-//! with a [`StorageError`] (the session code answers the request with Kong's 500) and the failure is
-//! logged once per [`LOG_EVERY`], not per request.
+//! with a [`StorageError`] (the session is then not present, as in Kong's session plugin) and the
+//! failure is logged once per [`OutageLog::EVERY`], not per request.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use super::{PgStore, StoreError, deadline};
 use crate::clock::Clock;
 use crate::resty_session::storage::StorageError;
-
-/// At most one log line about an unreachable database per this interval.
-pub const LOG_EVERY: Duration = Duration::from_secs(10);
+use crate::store::OutageLog;
 
 /// `storage: kong` rows in PostgreSQL.
 #[derive(Debug)]
 pub struct PgSessions {
     store: PgStore,
-    /// Unix seconds of the last outage line, 0 when none.
-    last_logged: AtomicU64,
+    outage: OutageLog,
 }
 
 fn i64_of(v: u64) -> i64 {
@@ -39,22 +35,15 @@ impl PgSessions {
     pub fn new(store: PgStore) -> Self {
         Self {
             store,
-            last_logged: AtomicU64::new(0),
+            outage: OutageLog::default(),
         }
     }
 
-    /// Logs a failure unless one was logged in the last [`LOG_EVERY`]; returns the error for the
-    /// session code.
+    /// Logs a failure unless one was logged in the last [`OutageLog::EVERY`]; returns the error
+    /// for the session code.
     fn fail(&self, err: StoreError) -> StorageError {
-        let now = Clock::system().now();
-        let last = self.last_logged.load(Ordering::Relaxed);
-        if now.saturating_sub(last) >= LOG_EVERY.as_secs()
-            && self
-                .last_logged
-                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
-                .is_ok()
-        {
-            tracing::error!(%err, "session storage (PostgreSQL) failed; further failures in the next {} s are not logged", LOG_EVERY.as_secs());
+        if self.outage.should_log() {
+            tracing::error!(%err, "session storage (PostgreSQL) failed; further failures in the next {} s are not logged", OutageLog::EVERY.as_secs());
         }
         StorageError(err.to_string())
     }
