@@ -48,6 +48,7 @@ fn db(catalogue: &Catalogue, consumers: usize, routes: usize) -> Db {
     let mut table = CredentialTable {
         schema,
         rows: Default::default(),
+        expiring: Default::default(),
     };
     for n in 0..consumers {
         let (cid, kid) = (id(3, n), id(4, n));
@@ -65,6 +66,7 @@ fn db(catalogue: &Catalogue, consumers: usize, routes: usize) -> Db {
                 id: kid,
                 consumer_id: cid,
                 created_at: 0,
+                expires_at: None,
                 value,
             },
         );

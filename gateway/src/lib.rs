@@ -49,6 +49,14 @@ use crate::store::postgres::{PgConfig, PgStore, entities, migrations, sessions};
 /// This process's node id, as Kong reports it.
 pub static NODE_ID: LazyLock<String> = LazyLock::new(|| uuid::Uuid::new_v4().to_string());
 
+/// The machine's host name (`kong.node.get_hostname()`, `gethostname(2)`: on Linux
+/// `/proc/sys/kernel/hostname`), or `""` when it cannot be read, as Kong returns then.
+pub static HOSTNAME: LazyLock<String> = LazyLock::new(|| {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_default()
+});
+
 /// The default proxy listeners: Kong's (`kong/templates/kong_defaults.lua`: `proxy_listen = 0.0.0.0:8000
 /// reuseport backlog=16384, 0.0.0.0:8443 http2 ssl reuseport backlog=16384`) on loopback, since a reference
 /// gateway started for a try or a test should not be reachable from the network until asked.
@@ -292,6 +300,10 @@ impl GatewayBuilder {
                 stop_rx.clone(),
             )));
         }
+        tasks.push(tokio::spawn(state::expire_credentials(
+            Arc::clone(&shared),
+            stop_rx.clone(),
+        )));
         let admin_router = admin::router(Arc::clone(&shared));
         let mut admin_listeners = Vec::new();
         for (listener, spec) in admins {

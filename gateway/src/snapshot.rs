@@ -37,16 +37,10 @@ pub struct CredentialEntry {
 impl CredentialEntry {
     /// The entry for a stored row of a table ruled by `schema`.
     fn new(schema: &PluginEntity, c: &Credential) -> Self {
-        let expires_at = schema
-            .ttl
-            .then(|| c.value.get("ttl").and_then(Value::as_u64))
-            .flatten()
-            .filter(|t| *t > 0)
-            .map(|t| c.created_at.saturating_add(t));
         Self {
             id: c.id.clone(),
             consumer_id: c.consumer_id.clone(),
-            expires_at,
+            expires_at: c.expires_at.filter(|_| schema.ttl),
             entity: c.value.clone(),
         }
     }

@@ -288,3 +288,30 @@ fn off_worker<T>(work: impl FnOnce() -> T) -> T {
 
 #[cfg(test)]
 mod tests;
+
+/// How often expired credentials are looked for.
+const EXPIRY_CHECK: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Deletes the credentials whose `ttl` ran out, checked once a second (Kong's TTL clean-up; the
+/// proxy and the Admin API already ignore such rows, this frees them). Returns when `stop` turns
+/// true.
+pub async fn expire_credentials(shared: Arc<Shared>, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(EXPIRY_CHECK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.wait_for(|stop| *stop) => return,
+        }
+        let now = shared.clock.now();
+        if shared
+            .read(|db| db.next_expiry())
+            .is_some_and(|at| at <= now)
+        {
+            match shared.write_async(|db| Ok(db.purge_expired(now))).await {
+                Ok(purged) => tracing::debug!(purged, "expired credentials deleted"),
+                Err(err) => tracing::warn!(?err, "deleting expired credentials failed"),
+            }
+        }
+    }
+}

@@ -181,6 +181,8 @@ fn post_data(content_type: &str, body: &str) -> Value {
         let pairs = url::form_urlencoded::parse(body.as_bytes())
             .map(|(k, v)| (k.into_owned(), Value::from(v.into_owned())));
         ("form", grouped(pairs))
+    } else if content_type.contains("multipart/form-data") {
+        ("multipart-form", multipart_params(content_type, body))
     } else if content_type.contains("application/json") {
         match serde_json::from_str::<Value>(body) {
             Ok(params) => ("json", params),
@@ -190,6 +192,40 @@ fn post_data(content_type: &str, body: &str) -> Value {
         ("unknown", Value::Null)
     };
     json!({ "text": body, "kind": kind, "params": params })
+}
+
+/// The named parts of a `multipart/form-data` body as name → text (Kong mock_upstream's
+/// `parse_multipart_form_params`); `null` when the body has no boundary.
+fn multipart_params(content_type: &str, body: &str) -> Value {
+    let boundary = content_type.split(';').find_map(|param| {
+        let (name, value) = param.split_once('=')?;
+        (name.trim().eq_ignore_ascii_case("boundary")).then(|| value.trim().trim_matches('"'))
+    });
+    let Some(boundary) = boundary.filter(|b| !b.is_empty()) else {
+        return Value::Null;
+    };
+    let delimiter = format!("--{boundary}");
+    let parts = body
+        .split(delimiter.as_str())
+        .skip(1)
+        .take_while(|part| !part.starts_with("--"))
+        .filter_map(|part| {
+            let part = part.strip_prefix("\r\n")?;
+            let (head, content) = part.split_once("\r\n\r\n")?;
+            let content = content.strip_suffix("\r\n").unwrap_or(content);
+            let name = head.split("\r\n").find_map(|line| {
+                let (header, value) = line.split_once(':')?;
+                if !header.trim().eq_ignore_ascii_case("content-disposition") {
+                    return None;
+                }
+                value.split(';').find_map(|param| {
+                    let (key, value) = param.split_once('=')?;
+                    (key.trim() == "name").then(|| value.trim().trim_matches('"').to_owned())
+                })
+            })?;
+            Some((name, Value::from(content.to_owned())))
+        });
+    grouped(parts)
 }
 
 /// Collects name/value pairs into an object, turning a name seen more than once into an array of its values.

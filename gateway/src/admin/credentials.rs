@@ -89,7 +89,13 @@ pub(super) fn routes(router: Routes, entity: &'static PluginEntity) -> Routes {
 }
 
 async fn list_all(entity: &'static PluginEntity, State(s): AppState, p: Page) -> Response {
-    let items = s.read(|db| db.credentials(entity).map(to_value).collect());
+    let now = s.clock.now();
+    let items = s.read(|db| {
+        db.credentials(entity)
+            .filter(|c| c.is_live(now))
+            .map(|c| c.view(now))
+            .collect()
+    });
     list(items, &p, &format!("/{}", entity.admin_path))
 }
 
@@ -99,9 +105,14 @@ async fn list_of(
     c: String,
     p: Page,
 ) -> Result<Response> {
+    let now = s.clock.now();
     let items = s.read(|db| {
-        db.credentials_of(entity, &c)
-            .map(|v| v.into_iter().map(to_value).collect::<Vec<_>>())
+        db.credentials_of(entity, &c).map(|v| {
+            v.into_iter()
+                .filter(|c| c.is_live(now))
+                .map(|c| c.view(now))
+                .collect::<Vec<_>>()
+        })
     });
     Ok(list(
         items.ok_or(AdminError::NotFound)?,
@@ -117,12 +128,13 @@ async fn create(
     body: Input,
 ) -> Result<Response> {
     let now = s.clock.now();
-    Ok(created(to_value(
-        &s.write_async(|db| {
+    Ok(created(
+        s.write_async(|db| {
             db.insert_credential(entity, body.value, body.source, now, consumer.as_deref())
         })
-        .await?,
-    )))
+        .await?
+        .view(now),
+    ))
 }
 
 async fn get_one(
@@ -131,7 +143,13 @@ async fn get_one(
     consumer: Option<String>,
     k: String,
 ) -> Result<Response> {
-    s.read(|db| found(db.credential(entity, &k, consumer.as_deref())))
+    let now = s.clock.now();
+    s.read(|db| {
+        let live = db
+            .credential(entity, &k, consumer.as_deref())
+            .filter(|c| c.is_live(now));
+        found(live.map(|c| c.view(now)).as_ref())
+    })
 }
 
 async fn patch(
@@ -142,8 +160,8 @@ async fn patch(
     body: Input,
 ) -> Result<Response> {
     let now = s.clock.now();
-    Ok(ok(to_value(
-        &s.write_async(|db| {
+    Ok(ok(s
+        .write_async(|db| {
             db.update_credential(
                 entity,
                 &k,
@@ -153,8 +171,8 @@ async fn patch(
                 now,
             )
         })
-        .await?,
-    )))
+        .await?
+        .view(now)))
 }
 
 async fn put(
@@ -165,8 +183,8 @@ async fn put(
     body: Input,
 ) -> Result<Response> {
     let now = s.clock.now();
-    Ok(ok(to_value(
-        &s.write_async(|db| {
+    Ok(ok(s
+        .write_async(|db| {
             db.upsert_credential(
                 entity,
                 &k,
@@ -176,8 +194,8 @@ async fn put(
                 now,
             )
         })
-        .await?,
-    )))
+        .await?
+        .view(now)))
 }
 
 async fn delete(

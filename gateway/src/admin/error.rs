@@ -4,7 +4,7 @@
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::model::DbError;
 
@@ -33,6 +33,8 @@ pub enum AdminError {
     },
     /// An entity-store error.
     Db(DbError),
+    /// 400 with Kong's whole error body already built (`POST /config`'s code 14).
+    Body(Value),
 }
 
 impl From<DbError> for AdminError {
@@ -77,6 +79,7 @@ impl IntoResponse for AdminError {
             Self::Db(DbError::Store(_)) => {
                 message(StatusCode::INTERNAL_SERVER_ERROR, crate::error::UNEXPECTED)
             }
+            Self::Body(body) => (StatusCode::BAD_REQUEST, Json(body)).into_response(),
             Self::Db(DbError::Schema(v)) => (
                 StatusCode::BAD_REQUEST,
                 Json(json!({"code": 2, "name": "schema violation", "message": v.message(), "fields": v.fields()})),
@@ -87,7 +90,9 @@ impl IntoResponse for AdminError {
                 Json(json!({"code": 5, "name": "unique constraint violation", "message": message, "fields": fields})),
             )
                 .into_response(),
-            Self::Db(DbError::ForeignKey { message, fields }) => (
+            Self::Db(DbError::ForeignKey {
+                message, fields, ..
+            }) => (
                 StatusCode::BAD_REQUEST,
                 Json(json!({"code": 4, "name": "foreign key violation", "message": message, "fields": fields})),
             )

@@ -3,7 +3,9 @@
 //! `/config` (export on GET, replace everything on POST).
 
 use axum::Router;
-use axum::extract::{FromRequest, Request, State};
+use std::collections::HashMap;
+
+use axum::extract::{FromRequest, Query, Request, State};
 use axum::response::Response;
 use axum::routing::get;
 use serde_json::{Value, json};
@@ -94,15 +96,61 @@ async fn get_config(State(s): AppState) -> Response {
     ok(s.read(|db| crate::declarative::export(db, s.catalogue.as_ref())))
 }
 
-async fn post_config(State(s): AppState, req: Request) -> Result<Response> {
+async fn post_config(
+    State(s): AppState,
+    Query(params): Query<HashMap<String, String>>,
+    req: Request,
+) -> Result<Response> {
     let bytes = bytes::Bytes::from_request(req, &())
         .await
         .map_err(|e| AdminError::BadRequest(format!("cannot read body: {e}")))?;
     let now = s.clock.now();
-    let db = crate::declarative::parse_bytes(&bytes, "request body", now, s.catalogue.as_ref())
+    let parsed = crate::declarative::parse_value(&bytes)
         .map_err(|e| AdminError::BadRequest(e.to_string()))?;
+    let db = match crate::declarative::load(parsed.clone(), now, s.catalogue.as_ref()) {
+        Ok(db) => db,
+        Err(crate::declarative::Problem::Entries(entries)) => {
+            return Err(AdminError::Body(declarative_error(
+                &entries,
+                &parsed,
+                params.get("flatten_errors").is_some_and(|v| truthy(v)),
+            )));
+        }
+        Err(problem) => return Err(AdminError::BadRequest(problem.to_string())),
+    };
     s.replace_async(db).await?;
     Ok(created(s.read(|db| {
         crate::declarative::export(db, s.catalogue.as_ref())
     })))
+}
+
+/// Kong's body for a declarative configuration that did not validate (`kong/api/routes/config.lua`,
+/// `kong/db/errors.lua` `declarative_config` / `declarative_config_flattened`): code 14, every
+/// refused entry in `fields`, and with `?flatten_errors=1` one record per entry in
+/// `flattened_errors`.
+fn declarative_error(
+    entries: &[crate::declarative::EntryError],
+    input: &Value,
+    flatten: bool,
+) -> Value {
+    use crate::declarative::error as e;
+    let fields = e::kong_fields(entries);
+    let mut body = json!({
+        "code": e::DECLARATIVE_CONFIG_CODE,
+        "name": e::DECLARATIVE_CONFIG_NAME,
+        "message": e::kong_message(&fields),
+        "fields": fields,
+    });
+    if flatten {
+        body["flattened_errors"] = e::kong_flattened(entries, input);
+    }
+    body
+}
+
+/// Kong's `truthy` for query flags (`kong/api/routes/config.lua`).
+fn truthy(value: &str) -> bool {
+    matches!(
+        value.to_ascii_lowercase().as_str(),
+        "1" | "true" | "on" | "yes"
+    )
 }

@@ -414,9 +414,85 @@ async fn a_key_auth_ttl_outside_kongs_bound_is_an_invalid_option() {
         form("key=k&ttl=100000000"),
     )
     .await;
+    // Kong shows the whole seconds left: `created_at + ttl - now`, floored, `now` being a fraction
+    // into the second `created_at` counts.
     assert_eq!(
         (status, body["ttl"].clone()),
-        (StatusCode::CREATED, json!(100_000_000))
+        (StatusCode::CREATED, json!(99_999_999))
+    );
+}
+
+#[tokio::test]
+async fn a_credential_with_a_ttl_is_gone_once_it_runs_out() {
+    let shared = shared("_format_version: \"3.0\"\n");
+    let app = super::router(std::sync::Arc::clone(&shared));
+    call(&app, "POST", "/consumers", form("username=bob")).await;
+    let (status, cred) = call(
+        &app,
+        "POST",
+        "/consumers/bob/key-auth",
+        json_body(json!({"key": "short", "ttl": 2})),
+    )
+    .await;
+    assert_eq!(
+        (status, cred["ttl"].clone()),
+        (StatusCode::CREATED, json!(1))
+    );
+    call(&app, "POST", "/consumers/bob/key-auth", form("key=forever")).await;
+    assert_eq!(
+        call(&app, "GET", "/key-auths/short", None).await.0,
+        StatusCode::OK
+    );
+
+    shared.clock.advance(2);
+    assert_eq!(
+        call(&app, "GET", "/key-auths/short", None).await.0,
+        StatusCode::NOT_FOUND
+    );
+    let (_, list) = call(&app, "GET", "/consumers/bob/key-auth", None).await;
+    let keys: Vec<&Value> = list["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| &c["key"])
+        .collect();
+    assert_eq!(keys, [&json!("forever")]);
+    let now = shared.clock.now();
+    assert_eq!(shared.write(|db| Ok(db.purge_expired(now))), Ok(1));
+    assert_eq!(shared.read(|db| db.next_expiry()), None);
+}
+
+#[tokio::test]
+async fn an_update_without_ttl_clears_it_and_with_one_counts_from_now() {
+    let shared = shared("_format_version: \"3.0\"\n");
+    let app = super::router(std::sync::Arc::clone(&shared));
+    call(&app, "POST", "/consumers", form("username=bob")).await;
+    call(
+        &app,
+        "POST",
+        "/consumers/bob/key-auth",
+        json_body(json!({"key": "k", "ttl": 2})),
+    )
+    .await;
+    let (_, patched) = call(
+        &app,
+        "PATCH",
+        "/key-auths/k",
+        json_body(json!({"tags": ["t"]})),
+    )
+    .await;
+    assert_eq!(patched["ttl"], Value::Null);
+    shared.clock.advance(5);
+    assert_eq!(
+        call(&app, "GET", "/key-auths/k", None).await.0,
+        StatusCode::OK
+    );
+    let (_, patched) = call(&app, "PATCH", "/key-auths/k", json_body(json!({"ttl": 3}))).await;
+    assert_eq!(patched["ttl"], json!(2));
+    shared.clock.advance(3);
+    assert_eq!(
+        call(&app, "GET", "/key-auths/k", None).await.0,
+        StatusCode::NOT_FOUND
     );
 }
 
@@ -552,4 +628,92 @@ async fn dbless_refuses_writes_except_post_config() {
     assert_eq!(alex["username"], "alex");
     let (_, root) = call(&app, "GET", "/", None).await;
     assert_eq!(root["configuration"]["database"], "off");
+}
+
+#[tokio::test]
+async fn post_config_reports_every_error_in_kongs_declarative_shape() {
+    let app = app();
+    let doc = json!({
+        "_format_version": "3.0",
+        "services": [
+            {"name": "ok", "url": "http://127.0.0.1:9/"},
+            {"name": "bad", "url": "http://127.0.0.1:9/", "retries": "many",
+             "routes": [{"name": "r", "paths": ["/a"]}, {"name": "r2", "paths": "nope"}]}
+        ],
+        "plugins": [
+            {"name": "key-auth", "config": {"key_names": ["apikey", "hello\\world"]}}
+        ]
+    });
+    let (status, body) = call(&app, "POST", "/config", json_body(doc.clone())).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["code"], 14);
+    assert_eq!(body["name"], "invalid declarative configuration");
+    let bad = "bad header name 'hello\\world', allowed characters are A-Z, a-z, 0-9, '_', and '-'";
+    assert_eq!(
+        body["fields"],
+        json!({
+            "services": [null, {"retries": "expected an integer"}],
+            "plugins": [{"config": {"key_names": [null, bad]}}],
+        })
+    );
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("declarative config is invalid: {")
+    );
+    assert!(body.get("flattened_errors").is_none());
+
+    let (_, body) = call(&app, "POST", "/config?flatten_errors=1", json_body(doc)).await;
+    let flattened = body["flattened_errors"].as_array().unwrap();
+    assert_eq!(flattened.len(), 2, "{body}");
+    assert_eq!(flattened[0]["entity_type"], "plugin");
+    assert_eq!(
+        flattened[0]["errors"],
+        json!([{"type": "field", "field": "config.key_names.2", "message": bad}])
+    );
+    assert_eq!(flattened[1]["entity_type"], "service");
+    assert_eq!(flattened[1]["entity_name"], "bad");
+    assert!(flattened[1]["entity"].get("routes").is_none());
+    assert_eq!(
+        flattened[1]["errors"],
+        json!([{"type": "field", "field": "retries", "message": "expected an integer"}])
+    );
+}
+
+#[tokio::test]
+async fn post_config_names_a_missing_reference_as_kongs_declarative_loader_does() {
+    let app = app();
+    let doc = json!({
+        "_format_version": "3.0",
+        "routes": [{"name": "r", "paths": ["/a"], "service": "ghost"}]
+    });
+    let (status, body) = call(&app, "POST", "/config", json_body(doc)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        body["fields"],
+        json!({"routes": [["invalid reference 'service: ghost' (no such entry in 'services')"]]})
+    );
+    assert_eq!(
+        body["message"],
+        "declarative config is invalid: {routes={{\"invalid reference 'service: ghost' (no such entry in 'services')\"}}}"
+    );
+}
+
+#[tokio::test]
+async fn a_regex_path_that_does_not_compile_is_refused() {
+    let app = app();
+    let (status, body) = call(
+        &app,
+        "POST",
+        "/routes",
+        json_body(json!({"paths": ["~/users/(unclosed"]})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let message = body["fields"]["paths"].as_str().unwrap_or_default();
+    assert!(
+        message.starts_with("invalid regex: '/users/(unclosed' (PCRE returned: "),
+        "{body}"
+    );
 }

@@ -5,7 +5,7 @@
 //! bad file names the file, the entry and the field ([`Error`]). Plugin configs are checked, and
 //! plugin-owned entities found, through the [`PluginCatalogue`] handed in.
 
-mod error;
+pub mod error;
 mod ids;
 
 use std::collections::HashSet;
@@ -53,26 +53,43 @@ pub fn parse_bytes(
         name: name.to_owned(),
         problem,
     };
-    let text = std::str::from_utf8(text).map_err(|_| fail(Problem::NotUtf8))?;
-    let value: Value = if text.trim_start().starts_with('{') {
-        serde_json::from_str(text).map_err(|e| fail(Problem::Json(e.to_string())))?
-    } else {
-        serde_saphyr::from_str(text).map_err(|e| fail(Problem::Yaml(e.to_string())))?
-    };
+    let value = parse_value(text).map_err(fail)?;
     load(value, now, catalogue).map_err(fail)
+}
+
+/// Parses declarative config text (JSON, or YAML) into its document, without loading it.
+pub fn parse_value(text: &[u8]) -> Result<Value, Problem> {
+    let text = std::str::from_utf8(text).map_err(|_| Problem::NotUtf8)?;
+    if text.trim_start().starts_with('{') {
+        serde_json::from_str(text).map_err(|e| Problem::Json(e.to_string()))
+    } else {
+        serde_saphyr::from_str(text).map_err(|e| Problem::Yaml(e.to_string()))
+    }
 }
 
 /// Where an entry sits, for error messages: collection, index, and the nested list and index.
 type Place = (&'static str, usize, Option<(&'static str, usize)>);
 
-fn refused(place: Place) -> impl FnOnce(DbError) -> Problem {
-    move |error| {
-        Problem::Entry(Box::new(EntryError {
-            collection: place.0.to_owned(),
-            index: place.1,
-            nested: place.2.map(|(n, j)| (n.to_owned(), j)),
-            error,
-        }))
+/// The entries the store refused so far: loading goes on after a refusal, so that every error
+/// of the file is reported at once, as Kong does.
+#[derive(Default)]
+struct Refusals(Vec<EntryError>);
+
+impl Refusals {
+    /// The entity, or `None` after recording why the entry at `place` was refused.
+    fn check<T>(&mut self, place: Place, result: Result<T, DbError>) -> Option<T> {
+        match result {
+            Ok(value) => Some(value),
+            Err(error) => {
+                self.0.push(EntryError {
+                    collection: place.0.to_owned(),
+                    index: place.1,
+                    nested: place.2.map(|(n, j)| (n.to_owned(), j)),
+                    error,
+                });
+                None
+            }
+        }
     }
 }
 
@@ -94,9 +111,15 @@ pub fn load(value: Value, now: u64, catalogue: &dyn PluginCatalogue) -> Result<D
     }) {
         return Err(Problem::UnknownField(unknown.clone()));
     }
+    // Kong's `_transform` (default true): run the DAOs' `on_write` transformations on load.
+    let transform = doc
+        .get("_transform")
+        .and_then(Value::as_bool)
+        .unwrap_or(true);
     let mut db = Db::default();
-    let mut deferred_plugins: Vec<(&'static str, usize, Value)> = Vec::new();
+    let mut deferred_plugins: Vec<(&'static str, usize, usize, Value)> = Vec::new();
     let mut plugin_ids = HashSet::new();
+    let mut refusals = Refusals::default();
 
     for (i, mut svc) in take_list(&mut doc, "services")?.into_iter().enumerate() {
         let routes = take_nested(&mut svc, "routes");
@@ -104,23 +127,25 @@ pub fn load(value: Value, now: u64, catalogue: &dyn PluginCatalogue) -> Result<D
         let given = ids::fill_by_endpoint_key(&mut svc, "services", "name", &|id| {
             db.services.contains_key(id)
         });
-        let created = db
-            .insert_service(svc, Source::Json, now)
-            .map_err(refused(("services", i, None)))?;
+        let inserted = db.insert_service(svc, Source::Json, now);
+        let Some(created) = refusals.check(("services", i, None), inserted) else {
+            continue;
+        };
         for (j, mut route) in routes.into_iter().enumerate() {
             ids::fill_by_endpoint_key(&mut route, "routes", "name", &|id| {
                 db.routes.contains_key(id)
             });
-            db.insert_route(route, Source::Json, now, Some(&created.id))
-                .map_err(refused(("services", i, Some(("routes", j)))))?;
+            let inserted = db.insert_route(route, Source::Json, now, Some(&created.id));
+            refusals.check(("services", i, Some(("routes", j))), inserted);
         }
         let parent = ids::Parent {
             field: "service",
             id: given.as_deref(),
         };
-        for mut plugin in plugins {
+        for (j, mut plugin) in plugins.into_iter().enumerate() {
             fill_plugin_id(&mut plugin, Some(&parent), &mut plugin_ids);
-            deferred_plugins.push(("services", i, with_ref(plugin, "service", &created.id)));
+            let plugin = with_ref(plugin, "service", &created.id);
+            deferred_plugins.push(("services", i, j, plugin));
         }
     }
     for (i, mut route) in take_list(&mut doc, "routes")?.into_iter().enumerate() {
@@ -128,16 +153,18 @@ pub fn load(value: Value, now: u64, catalogue: &dyn PluginCatalogue) -> Result<D
         let given = ids::fill_by_endpoint_key(&mut route, "routes", "name", &|id| {
             db.routes.contains_key(id)
         });
-        let created = db
-            .insert_route(route, Source::Json, now, None)
-            .map_err(refused(("routes", i, None)))?;
+        let inserted = db.insert_route(route, Source::Json, now, None);
+        let Some(created) = refusals.check(("routes", i, None), inserted) else {
+            continue;
+        };
         let parent = ids::Parent {
             field: "route",
             id: given.as_deref(),
         };
-        for mut plugin in plugins {
+        for (j, mut plugin) in plugins.into_iter().enumerate() {
             fill_plugin_id(&mut plugin, Some(&parent), &mut plugin_ids);
-            deferred_plugins.push(("routes", i, with_ref(plugin, "route", &created.id)));
+            let plugin = with_ref(plugin, "route", &created.id);
+            deferred_plugins.push(("routes", i, j, plugin));
         }
     }
     for (i, mut consumer) in take_list(&mut doc, "consumers")?.into_iter().enumerate() {
@@ -149,42 +176,64 @@ pub fn load(value: Value, now: u64, catalogue: &dyn PluginCatalogue) -> Result<D
         let given = ids::fill_by_endpoint_key(&mut consumer, "consumers", "username", &|id| {
             db.consumers.contains_key(id)
         });
-        let created = db
-            .insert_consumer(consumer, Source::Json, now)
-            .map_err(refused(("consumers", i, None)))?;
+        let inserted = db.insert_consumer(consumer, Source::Json, now);
+        let Some(created) = refusals.check(("consumers", i, None), inserted) else {
+            continue;
+        };
         for (entity, rows) in owned {
             for (j, mut row) in rows.into_iter().enumerate() {
                 fill_owned_id(&mut row, entity, &db);
-                db.insert_credential(entity, row, Source::Json, now, Some(&created.id))
-                    .map_err(refused(("consumers", i, Some((entity.table, j)))))?;
+                let inserted = db.load_credential(
+                    entity,
+                    row,
+                    Source::Json,
+                    now,
+                    Some(&created.id),
+                    transform,
+                );
+                refusals.check(("consumers", i, Some((entity.table, j))), inserted);
             }
         }
         let parent = ids::Parent {
             field: "consumer",
             id: given.as_deref(),
         };
-        for mut plugin in plugins {
+        for (j, mut plugin) in plugins.into_iter().enumerate() {
             fill_plugin_id(&mut plugin, Some(&parent), &mut plugin_ids);
-            deferred_plugins.push(("consumers", i, with_ref(plugin, "consumer", &created.id)));
+            let plugin = with_ref(plugin, "consumer", &created.id);
+            deferred_plugins.push(("consumers", i, j, plugin));
         }
     }
     for entity in entities {
         for (i, mut row) in take_list(&mut doc, entity.table)?.into_iter().enumerate() {
             fill_owned_id(&mut row, entity, &db);
-            db.insert_credential(entity, row, Source::Json, now, None)
-                .map_err(refused((entity.table, i, None)))?;
+            let inserted = db.load_credential(entity, row, Source::Json, now, None, transform);
+            refusals.check((entity.table, i, None), inserted);
         }
     }
-    for (owner, i, plugin) in deferred_plugins {
-        db.insert_plugin(plugin, Source::Json, now, None, catalogue)
-            .map_err(refused((owner, i, Some(("plugins", 0)))))?;
+    for (owner, i, j, plugin) in deferred_plugins {
+        let inserted = db.insert_plugin(plugin, Source::Json, now, None, catalogue);
+        refusals.check((owner, i, Some(("plugins", j))), inserted);
     }
     for (i, mut plugin) in take_list(&mut doc, "plugins")?.into_iter().enumerate() {
         fill_plugin_id(&mut plugin, None, &mut plugin_ids);
-        db.insert_plugin(plugin, Source::Json, now, None, catalogue)
-            .map_err(refused(("plugins", i, None)))?;
+        let inserted = db.insert_plugin(plugin, Source::Json, now, None, catalogue);
+        refusals.check(("plugins", i, None), inserted);
     }
-    Ok(db)
+    let mut refused = refusals.0;
+    // Kong checks references only once every entry passed its schema: a reference to a
+    // refused entry is no error of its own.
+    if refused
+        .iter()
+        .any(|e| !matches!(e.error, DbError::ForeignKey { .. }))
+    {
+        refused.retain(|e| !matches!(e.error, DbError::ForeignKey { .. }));
+    }
+    if refused.is_empty() {
+        Ok(db)
+    } else {
+        Err(Problem::Entries(refused))
+    }
 }
 
 /// The running entities as a declarative document (flat form, references by id).
@@ -197,6 +246,8 @@ pub fn export(db: &Db, catalogue: &dyn PluginCatalogue) -> Value {
     }
     let mut doc = json!({
         "_format_version": "3.0",
+        // As Kong's export (`kong/db/declarative/export.lua`): the values are stored ones.
+        "_transform": false,
         "services": values(db.services.values()),
         "routes": values(db.routes.values()),
         "consumers": values(db.consumers.values()),

@@ -132,6 +132,10 @@ pub async fn serve_proxy(
             }
         };
         let _ = stream.set_nodelay(true);
+        let server_port = stream
+            .local_addr()
+            .ok()
+            .map(|a| crate::pdk::ServerPort(a.port()));
         let phase = Arc::new(PhaseCell::new());
         let io = Watched::new(stream, Arc::clone(&phase), Arc::clone(&limits));
         let shared = Arc::clone(&shared);
@@ -149,7 +153,10 @@ pub async fn serve_proxy(
                     .and_then(|v| v.parse::<u64>().ok())
                     .is_some_and(|len| len > max)
             });
-            let req = req.map(|body| TimeoutBody::new(body, body_timeout, max_body).boxed());
+            let mut req = req.map(|body| TimeoutBody::new(body, body_timeout, max_body).boxed());
+            if let Some(port) = server_port {
+                req.extensions_mut().insert(port);
+            }
             async move {
                 let response = if declared_too_large {
                     crate::proxy::error_response(crate::error::ProxyError::PayloadTooLarge)

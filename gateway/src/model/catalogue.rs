@@ -98,4 +98,17 @@ pub struct PluginEntity {
     /// The schema check: parses a whole entity body (with `id`, `consumer`, `created_at`) and
     /// returns its JSON with defaults filled, in Kong's field order and words.
     pub parse: fn(Value, Source) -> Result<Value, SchemaViolation>,
+    /// A field rewritten by every write that gives it (the DAO's `transformations` entry with
+    /// `on_write`, e.g. basic-auth's password hash); a write without it keeps the stored value.
+    pub on_write: Option<OnWrite>,
+}
+
+/// Kong's `on_write` transformation of one string field, which `needs` the credential's
+/// `consumer.id`.
+#[derive(Debug)]
+pub struct OnWrite {
+    /// The field rewritten (`password`).
+    pub field: &'static str,
+    /// The stored value from the given one and the consumer's id.
+    pub transform: fn(&str, &str) -> String,
 }

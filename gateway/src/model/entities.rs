@@ -293,11 +293,17 @@ impl Route {
         }
         if let Some(paths) = &route.paths {
             for p in paths {
-                if p.starts_with('~') {
-                    errors.push(
-                        "paths",
-                        "regex paths are not supported by the reference gateway",
-                    );
+                if let Some(pattern) = p.strip_prefix('~') {
+                    // Kong dry-runs the regex (`typedefs.lua` `validate_path_with_regexes`);
+                    // the engine here is the Rust one Kong 3.x's router compiles paths with.
+                    if let Err(err) = crate::router::compile_regex_path(pattern) {
+                        let reason = err.to_string();
+                        let reason = reason.lines().last().unwrap_or_default().trim();
+                        errors.push(
+                            "paths",
+                            format!("invalid regex: '{pattern}' (PCRE returned: {reason})"),
+                        );
+                    }
                 } else if !p.starts_with('/') {
                     errors.push(
                         "paths",

@@ -11,7 +11,7 @@ pub mod checks;
 mod db;
 mod entities;
 
-pub use catalogue::{CheckedConfig, Compiled, PluginCatalogue, PluginEntity};
+pub use catalogue::{CheckedConfig, Compiled, OnWrite, PluginCatalogue, PluginEntity};
 pub use db::{Credential, CredentialTable, Db, DbError, Endpoint, Table};
 pub use entities::{Consumer, ForeignKey, Plugin, Route, Service};
 

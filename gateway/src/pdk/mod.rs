@@ -45,6 +45,11 @@ pub mod headers {
     pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-kong-request-id");
 }
 
+/// The port of the listener a request came in on (nginx's `$server_port`), put in the request's
+/// extensions by the listener.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServerPort(pub u16);
+
 /// Values plugins keep between their phases, one per type (`kong.ctx.plugin`).
 #[derive(Default)]
 pub struct PluginState {
@@ -93,6 +98,8 @@ pub struct Ctx {
     pub response_headers: HeaderMap,
     /// State a plugin keeps between its own phases (`kong.ctx.plugin` / `kong.ctx.shared`).
     pub state: PluginState,
+    /// The captures of the regex path the route matched by (`kong.request.get_uri_captures()`).
+    pub uri_captures: Option<crate::router::UriCaptures>,
     request_id: Option<String>,
 }
 
@@ -121,6 +128,7 @@ impl Ctx {
             authenticated_groups: None,
             response_headers: HeaderMap::new(),
             state: PluginState::default(),
+            uri_captures: None,
             request_id: None,
         }
     }

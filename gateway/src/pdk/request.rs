@@ -108,21 +108,32 @@ impl BodyKind {
 }
 
 impl Ctx {
-    /// `kong.request.get_header(name)`: the first value, by a case-insensitive name in which `_`
-    /// and `-` are the same (`None` when it is not visible ASCII).
+    /// `kong.request.get_header(name)`, i.e. nginx's `$http_<name>` (`kong/pdk/request.lua`): the
+    /// first value of a header whose name matches case-insensitively with `_` and `-` the same (nginx
+    /// `ngx_http_variable_unknown_header`; Kong runs nginx with `underscores_in_headers on`), `None`
+    /// when it is not visible ASCII.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.request
-            .headers
+        let headers = &self.request.headers;
+        headers
             .get(dashed(name).as_ref())
+            .or_else(|| headers.get(underscored(name).as_ref()))
             .and_then(|v| v.to_str().ok())
     }
 
-    /// `kong.request.get_headers()[name]`: every value of a header, by the name rules of
-    /// [`Ctx::header`], bytes that are not UTF-8 replaced.
+    /// `kong.request.get_headers()[name]` (`ngx.req.get_headers()`): every value of the header
+    /// named exactly `name` (the table's keys are the lower-cased names as received), or, when
+    /// there is none, of the header named `name` lower-cased with `_` as `-` (the table's `__index`
+    /// metamethod). Bytes that are not UTF-8 are replaced.
     pub fn header_values<'a>(&'a self, name: &str) -> impl Iterator<Item = Cow<'a, str>> + 'a {
-        self.request
-            .headers
-            .get_all(dashed(name).as_ref())
+        let headers = &self.request.headers;
+        let exact = !name.bytes().any(|b| b.is_ascii_uppercase()) && headers.contains_key(name);
+        let key: Cow<'_, str> = if exact {
+            Cow::Owned(name.to_owned())
+        } else {
+            dashed(name)
+        };
+        headers
+            .get_all(key.as_ref())
             .iter()
             .map(|v| String::from_utf8_lossy(v.as_bytes()))
     }
@@ -246,6 +257,44 @@ impl Ctx {
         }
     }
 
+    /// `kong.request.get_query()` as the JSON cjson makes of its table: a flag is `true`, a
+    /// repeated argument an array of its values (at most [`MAX_BODY_ARGS`] arguments).
+    pub fn query_table(&self) -> Value {
+        let query = self.request.uri.query().unwrap_or_default();
+        let pairs = query.split('&').filter(|p| !p.is_empty()).map(|pair| {
+            let (key, value) = match pair.split_once('=') {
+                Some((k, v)) => (k, Some(v)),
+                None => (pair, None),
+            };
+            (decode_component(key), value.map(decode_component))
+        });
+        lua_table(pairs.take(MAX_BODY_ARGS))
+    }
+
+    /// `kong.request.get_body()` as JSON: the fields of an urlencoded or multipart form (a
+    /// table as [`Ctx::query_table`] makes it), or the decoded JSON body; `None` when the body
+    /// has no such type, does not parse, or was too large to read.
+    pub async fn body_table(&mut self) -> Option<Value> {
+        let kind = BodyKind::of(self.header("content-type")?)?;
+        let body = self.raw_body().await?;
+        match kind {
+            BodyKind::Form => Some(lua_table(
+                form_urlencoded::parse(body)
+                    .take(MAX_BODY_ARGS)
+                    .zip(form_flags(body))
+                    .map(|((k, v), flag)| (k.into_owned(), (!flag).then(|| v.into_owned()))),
+            )),
+            BodyKind::Json => serde_json::from_slice::<Value>(body)
+                .ok()
+                .filter(|v| v.is_object() || v.is_array()),
+            BodyKind::Multipart(boundary) => Some(lua_table(
+                multipart_parts(body, &boundary)
+                    .into_iter()
+                    .map(|part| (part.name, Some(part.value))),
+            )),
+        }
+    }
+
     /// The body without the argument `name` (urlencoded fields re-encoded, JSON re-serialized,
     /// multipart parts cut out), or `None` when the body was not read or has no such argument.
     pub(crate) async fn body_without_arg(&mut self, name: &str) -> Option<Bytes> {
@@ -287,6 +336,15 @@ impl Ctx {
 pub(crate) fn dashed(name: &str) -> Cow<'_, str> {
     if name.contains('_') {
         Cow::Owned(name.replace('_', "-"))
+    } else {
+        Cow::Borrowed(name)
+    }
+}
+
+/// A header name with `-` as `_` (the other spelling nginx's `$http_*` matches).
+fn underscored(name: &str) -> Cow<'_, str> {
+    if name.contains('-') {
+        Cow::Owned(name.replace('-', "_"))
     } else {
         Cow::Borrowed(name)
     }
@@ -363,6 +421,26 @@ fn collect_arg<'k>(
         });
     }
     found
+}
+
+/// Arguments as the JSON of the Lua table Kong builds of them: `None` values (flags) are `true`,
+/// a repeated name an array of its values in order.
+fn lua_table(pairs: impl Iterator<Item = (String, Option<String>)>) -> Value {
+    let mut table = serde_json::Map::new();
+    for (key, value) in pairs {
+        let value = value.map_or(Value::Bool(true), Value::String);
+        match table.get_mut(&key) {
+            None => {
+                table.insert(key, value);
+            }
+            Some(Value::Array(items)) => items.push(value),
+            Some(previous) => {
+                let first = previous.take();
+                *previous = Value::Array(vec![first, value]);
+            }
+        }
+    }
+    Value::Object(table)
 }
 
 /// A top-level JSON object member as a Lua value (`null` is absent).

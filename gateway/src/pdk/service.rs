@@ -21,30 +21,31 @@ impl Ctx {
         }
     }
 
-    /// `kong.service.request.clear_header(name)`, by the name rules of [`Ctx::header`].
+    /// `kong.service.request.clear_header(name)` (`ngx.req.clear_header`): removes the headers named
+    /// `name`, compared case-insensitively and byte for byte (lua-nginx-module
+    /// `ngx_http_lua_set_input_header` makes no `_`/`-` equivalence here, unlike the readers).
     pub fn clear_header(&mut self, name: &str) {
-        self.request
-            .headers
-            .remove(super::request::dashed(name).as_ref());
+        self.request.headers.remove(name);
     }
 
-    /// Removes a query argument from the upstream URI.
-    pub fn remove_query_arg(&mut self, name: &str) {
-        let Some(query) = self.request.uri.query() else {
+    /// `kong.service.request.clear_query_arg(name)` (`kong/pdk/service/request.lua`): the query is
+    /// parsed as WHATWG `URLSearchParams` do, every argument named `name` (after decoding) removed,
+    /// and the rest serialized again in their order (`resty.ada.search.remove`), with `+` then
+    /// written `%20`. So the remaining arguments reach the upstream re-encoded:
+    /// `c=valu%651&apikey=k&a=b` becomes `c=value1&a=b`.
+    pub fn clear_query_arg(&mut self, name: &str) {
+        let Some(query) = self.request.uri.query().filter(|q| !q.is_empty()) else {
             return;
         };
-        let kept: Vec<&str> = query
-            .split('&')
-            .filter(|pair| {
-                let key = pair.split('=').next().unwrap_or_default();
-                !pair.is_empty() && super::decode_component(key) != name
-            })
-            .collect();
+        let kept = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(form_urlencoded::parse(query.as_bytes()).filter(|(k, _)| k != name))
+            .finish()
+            .replace('+', "%20");
         let path = self.request.uri.path();
         let new = if kept.is_empty() {
             path.to_owned()
         } else {
-            format!("{path}?{}", kept.join("&"))
+            format!("{path}?{kept}")
         };
         if let Ok(uri) = new.parse() {
             self.request.uri = uri;

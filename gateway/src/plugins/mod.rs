@@ -6,6 +6,7 @@
 //! The list becomes the [`Catalogue`] the Admin API and the declarative loader check plugin
 //! entities against: each config is parsed, checked and built once, when it is written.
 
+pub mod basic_auth;
 pub mod key_auth;
 pub mod openid_connect;
 pub mod request_termination;
@@ -212,6 +213,7 @@ macro_rules! plugin_list {
 plugin_list! {
     Session => session::SessionPlugin,
     KeyAuth => key_auth::KeyAuth,
+    BasicAuth => basic_auth::BasicAuth,
     OpenIdConnect => openid_connect::OpenIdConnect,
     RequestTermination => request_termination::RequestTermination,
 }

@@ -84,6 +84,7 @@ pub async fn handle(
         return error_response(ProxyError::NoRoute);
     };
     let prefix = found.prefix;
+    let captures = found.captures;
     let compiled = &snapshot.routes[found.route];
     let (route_id, service_id) = (Arc::clone(&compiled.id), compiled.service_id.clone());
     let mut ctx = Ctx::new(
@@ -95,6 +96,7 @@ pub async fn handle(
         route_id,
         service_id,
     );
+    ctx.uri_captures = captures;
 
     let mut collected: Vec<Arc<Instance>> = Vec::with_capacity(compiled.chain.len());
     let mut exit = None;
@@ -124,7 +126,7 @@ pub async fn handle(
             None => exit_response(ProxyError::NoService.into_exit(ctx.request_id())),
             Some(service) => match shared
                 .upstream
-                .forward(&mut ctx, service, &compiled.route, prefix)
+                .forward(&mut ctx, service, &compiled.route, prefix.as_deref())
                 .await
             {
                 Ok(resp) => resp,

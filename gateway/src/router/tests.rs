@@ -26,7 +26,10 @@ fn longest_prefix_wins_and_more_conditions_beat_fewer() {
     );
     assert_eq!(router.find("GET", None, "/other").map(|m| m.route), Some(0));
     assert_eq!(
-        router.find("GET", None, "/anything").and_then(|m| m.prefix),
+        router
+            .find("GET", None, "/anything")
+            .and_then(|m| m.prefix)
+            .as_deref(),
         Some("/anything")
     );
 }
@@ -99,16 +102,20 @@ fn precedence_holds_across_prefix_buckets() {
     // Two categories (method + path) beat a longer path alone and host + method.
     assert_eq!(find("GET", None, "/a/b/c"), Some(2));
     assert_eq!(find("GET", Some("h.test"), "/zzz"), Some(3));
-    // One category: the longest path wins, then regex_priority among equal lengths, then age.
+    // One category: the longest path wins, then age; `regex_priority` counts for regex paths
+    // only (`transform.lua` `get_priority`).
     assert_eq!(find("POST", None, "/a/b/c"), Some(1));
-    assert_eq!(find("POST", None, "/a/b"), Some(6));
+    assert_eq!(find("POST", None, "/a/b"), Some(5));
     assert_eq!(find("POST", None, "/x/1"), Some(5));
     assert_eq!(find("POST", Some("h.test"), "/q"), Some(4));
     // A prefix is a string prefix, not a segment: /a matches /ab.
     assert_eq!(find("GET", Some("h.test"), "/ab"), Some(0));
     assert_eq!(find("POST", None, "/q"), None);
     assert_eq!(
-        router.find("POST", None, "/a/b/x").and_then(|m| m.prefix),
+        router
+            .find("POST", None, "/a/b/x")
+            .and_then(|m| m.prefix)
+            .as_deref(),
         Some("/a/b")
     );
 }
@@ -148,4 +155,43 @@ fn the_index_agrees_with_a_linear_scan() {
             }
         }
     }
+}
+
+#[test]
+fn regex_paths_follow_kongs_priority_and_report_captures() {
+    let routes = [
+        route(json!({"name": "prefix", "paths": ["/users/42"], "created_at": 1})),
+        route(
+            json!({"name": "low", "paths": ["~/users/(?<id>[^/]+)$"], "regex_priority": 1, "created_at": 2}),
+        ),
+        route(
+            json!({"name": "high", "paths": ["~/users/(\\d+)/(?<rest>.*)"], "regex_priority": 9, "created_at": 3}),
+        ),
+        route(json!({"name": "hosted", "paths": ["/users"], "hosts": ["h.test"], "created_at": 4})),
+    ];
+    let router = Router::new(routes.iter());
+    let find = |host, path| router.find("GET", host, path);
+    // A regex path beats a prefix path with as many conditions, whatever its length.
+    let m = find(None, "/users/42").unwrap();
+    assert_eq!(m.route, 1);
+    assert_eq!(m.prefix.as_deref(), Some("/users/42"));
+    let captures = m.captures.unwrap();
+    assert_eq!(captures.unnamed, [Some("42".to_owned())]);
+    assert_eq!(captures.named, [("id".to_owned(), "42".to_owned())]);
+    // Among regex paths, the higher regex_priority is tried first.
+    let m = find(None, "/users/7/a/b").unwrap();
+    assert_eq!(m.route, 2);
+    assert_eq!(
+        m.captures.unwrap().to_json(),
+        json!({"named": {"rest": "a/b"}, "unnamed": ["7", "a/b"]})
+    );
+    // Anchored at the start only.
+    assert_eq!(find(None, "/x/users/1").map(|m| m.route), None);
+    // More conditions still win over a regex path.
+    assert_eq!(find(Some("h.test"), "/users/42").map(|m| m.route), Some(3));
+    // A regex without groups reports no captures.
+    let plain = [route(json!({"paths": ["~/a.c"]}))];
+    let router = Router::new(plain.iter());
+    let m = router.find("GET", None, "/abc/d").unwrap();
+    assert_eq!((m.prefix.as_deref(), m.captures), (Some("/abc"), None));
 }

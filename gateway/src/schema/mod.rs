@@ -51,26 +51,59 @@ impl SchemaViolation {
         if self.is_empty() { Ok(()) } else { Err(self) }
     }
 
-    /// Puts every path under `prefix` (e.g. `config`).
+    /// Puts every path under `prefix` (e.g. `config`); an error of the whole value (empty path,
+    /// see [`SchemaViolation::record`]) becomes the error of `prefix` itself.
     #[must_use]
     pub fn prefixed(mut self, prefix: &str) -> Self {
         for (path, _) in &mut self.errors {
-            *path = format!("{prefix}.{path}");
+            *path = if path.is_empty() {
+                prefix.to_owned()
+            } else {
+                format!("{prefix}.{path}")
+            };
         }
         self
     }
 
-    /// Kong's message: `schema violation (a: x)` or `2 schema violations (a: x; b: y)`.
+    /// An error of a whole record value: Kong's `custom_validator` on a record field, which
+    /// makes the field's error one string (`{"config": "message cannot be used with ..."}`).
+    pub fn record(message: impl Into<String>) -> Self {
+        Self::field("", message)
+    }
+
+    /// Kong's message (`kong/db/errors.lua` `schema_violation`): `@entity` errors first, then
+    /// each top-level field in name order; a field whose errors are a table lists each of its
+    /// keys in order as `field.key: error`, an error that is itself a table printed as
+    /// Penlight's `pretty.write` prints it. One error: `schema violation (a: x)`; more:
+    /// `N schema violations (a: x; b: y)`.
     pub fn message(&self) -> String {
-        let parts: Vec<String> = self
-            .errors
-            .iter()
-            .map(|(path, msg)| match path.strip_suffix(".@entity") {
-                _ if path == "@entity" => msg.clone(),
-                Some(owner) => format!("{owner}: {msg}"),
-                None => format!("{path}: {msg}"),
-            })
-            .collect();
+        let fields = self.fields();
+        let mut parts: Vec<String> = Vec::new();
+        if let Some(Value::Array(entity)) = fields.get("@entity") {
+            parts.extend(entity.iter().map(lua_text));
+        }
+        if let Value::Object(map) = &fields {
+            let mut names: Vec<&String> = map.keys().filter(|k| *k != "@entity").collect();
+            names.sort();
+            for name in names {
+                match &map[name] {
+                    Value::Object(sub) => {
+                        let mut keys: Vec<&String> = sub.keys().collect();
+                        keys.sort();
+                        for key in keys {
+                            parts.push(format!("{name}.{key}: {}", lua_text(&sub[key])));
+                        }
+                    }
+                    Value::Array(items) => {
+                        // A top-level array's errors, by 1-based position (Lua's sorted keys).
+                        for (i, item) in items.iter().enumerate().filter(|(_, v)| !v.is_null()) {
+                            parts.push(format!("{name}.{}: {}", i + 1, lua_text(item)));
+                        }
+                    }
+                    other => parts.push(format!("{name}: {}", lua_text(other))),
+                }
+            }
+        }
         if parts.len() == 1 {
             format!("schema violation ({})", parts[0])
         } else {
@@ -78,15 +111,18 @@ impl SchemaViolation {
         }
     }
 
-    /// Kong's nested `fields` object: `{"config":{"status_code":"..."}}`, `{"@entity":["..."]}`.
+    /// Kong's nested `fields` object: `{"config":{"status_code":"..."}}`, `{"@entity":["..."]}`;
+    /// errors of array elements (all-digit, 1-based path segments) are an array in element
+    /// order with `null` for the valid elements (`validate_elements`, encoded by cjson).
     pub fn fields(&self) -> Value {
-        let mut root = Map::new();
+        let mut root = Value::Object(Map::new());
         for (path, msg) in &self.errors {
-            let mut node = &mut root;
             let segments: Vec<&str> = path.split('.').collect();
+            let mut node = &mut root;
             for (i, seg) in segments.iter().enumerate() {
                 if *seg == "@entity" {
-                    let list = node
+                    let Some(map) = as_object(node) else { break };
+                    let list = map
                         .entry("@entity")
                         .or_insert_with(|| Value::Array(Vec::new()));
                     if let Value::Array(items) = list {
@@ -94,22 +130,144 @@ impl SchemaViolation {
                     }
                     break;
                 }
-                if i + 1 == segments.len() {
-                    node.insert((*seg).to_owned(), Value::String(msg.clone()));
-                } else {
-                    let entry = node
-                        .entry((*seg).to_owned())
-                        .or_insert_with(|| Value::Object(Map::new()));
-                    if !entry.is_object() {
-                        *entry = Value::Object(Map::new());
+                let last = i + 1 == segments.len();
+                let slot = match seg.parse::<usize>() {
+                    Ok(position) if position > 0 => {
+                        if !node.is_array() {
+                            *node = Value::Array(Vec::new());
+                        }
+                        let Value::Array(items) = node else { break };
+                        if items.len() < position {
+                            items.resize(position, Value::Null);
+                        }
+                        &mut items[position - 1]
                     }
-                    let Value::Object(next) = entry else { break };
-                    node = next;
+                    _ => {
+                        let Some(map) = as_object(node) else { break };
+                        map.entry((*seg).to_owned()).or_insert(Value::Null)
+                    }
+                };
+                if last {
+                    if slot.is_null() {
+                        *slot = Value::String(msg.clone());
+                    }
+                    break;
+                }
+                node = slot;
+            }
+        }
+        root
+    }
+}
+
+/// `node` as an object, making it one when it is empty (`null`); `None` when it already holds
+/// another kind of error (the first error of a place is kept).
+fn as_object(node: &mut Value) -> Option<&mut Map<String, Value>> {
+    if node.is_null() {
+        *node = Value::Object(Map::new());
+    }
+    node.as_object_mut()
+}
+
+/// An error as `errors.lua` prints it: a string as it is, a table with Penlight's
+/// `pretty.write` (`kong/db/errors.lua` `pl_pretty`).
+fn lua_text(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        other => {
+            let mut out = String::new();
+            lua_pretty(other, "", "  ", &mut out);
+            out
+        }
+    }
+}
+
+/// Penlight's `pretty.write` of a Lua table made from `value` (JSON `null` array items are Lua
+/// holes): `{`, the array part (up to the first hole) one item a line, then the other keys as
+/// `[n] = v` or `key = v`, each line indented two spaces and ended by a comma except the last,
+/// then `}`; with an empty `space`, all on one line and `key=value`. Strings are quoted as Lua's
+/// `%q`.
+pub(crate) fn lua_pretty(value: &Value, indent: &str, space: &str, out: &mut String) {
+    let inner = format!("{indent}{space}");
+    let (set, newline) = if space.is_empty() {
+        ("=", "")
+    } else {
+        (" = ", "\n")
+    };
+    let mut lines: Vec<String> = Vec::new();
+    let mut push = |key: Option<String>, v: &Value| {
+        let mut text = String::new();
+        match v {
+            Value::String(s) => text.push_str(&lua_quote(s)),
+            Value::Array(_) | Value::Object(_) => lua_pretty(v, &inner, space, &mut text),
+            other => text.push_str(&other.to_string()),
+        }
+        lines.push(match key {
+            Some(key) => format!("{inner}{key}{set}{text}"),
+            None => format!("{inner}{text}"),
+        });
+    };
+    match value {
+        Value::Array(items) => {
+            let run = items.iter().take_while(|v| !v.is_null()).count();
+            for item in &items[..run] {
+                push(None, item);
+            }
+            for (i, item) in items.iter().enumerate().skip(run) {
+                if !item.is_null() {
+                    push(Some(format!("[{}]", i + 1)), item);
                 }
             }
         }
-        Value::Object(root)
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            for key in keys {
+                let is_identifier = key
+                    .chars()
+                    .next()
+                    .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                    && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+                let shown = if is_identifier {
+                    key.clone()
+                } else {
+                    format!("[{}]", lua_quote(key))
+                };
+                push(Some(shown), &map[key]);
+            }
+        }
+        other => {
+            out.push_str(&other.to_string());
+            return;
+        }
     }
+    out.push('{');
+    out.push_str(newline);
+    out.push_str(&lines.join(&format!(",{newline}")));
+    if !lines.is_empty() {
+        out.push_str(newline);
+    }
+    out.push_str(indent);
+    out.push('}');
+}
+
+/// Lua's `%q`: double quotes, with `\\`, `"`, newlines and control bytes escaped.
+fn lua_quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\\n"),
+            '\r' => out.push_str("\\r"),
+            '\0' => out.push_str("\\0"),
+            c if c.is_ascii_control() => out.push_str(&format!("\\{}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
 }
 
 impl std::fmt::Display for SchemaViolation {
@@ -145,7 +303,7 @@ pub fn parse<T: DeserializeOwned>(value: Value, source: Source) -> Result<T, Sch
 
 /// Maps a serde error text onto Kong's message for the same failure.
 fn kong_message(path: &str, serde_msg: &str) -> (String, String) {
-    let path = path.replace('[', ".").replace(']', "");
+    let path = one_based(path);
     let path = if path == "." { String::new() } else { path };
     let join = |field: &str| {
         if path.is_empty() {
@@ -178,6 +336,11 @@ fn kong_message(path: &str, serde_msg: &str) -> (String, String) {
             .collect();
         return (path, format!("expected one of: {}", options.join(", ")));
     }
+    // A non-optional field given as `null`: Kong's `required = true` (defaults fill only absent
+    // fields, so an explicit null stays null and fails as missing).
+    if serde_msg.starts_with("invalid type: null") {
+        return (path, REQUIRED_FIELD_MISSING.to_owned());
+    }
     if let Some((_, expected)) = serde_msg.split_once(", expected ") {
         let expected = expected.trim();
         let kong = match expected {
@@ -200,6 +363,30 @@ fn kong_message(path: &str, serde_msg: &str) -> (String, String) {
         return (path, format!("expected {expected}"));
     }
     (path, serde_msg.to_owned())
+}
+
+/// serde_path_to_error's `a.b[0].c` as Kong's dotted path with 1-based array positions:
+/// `a.b.1.c`.
+fn one_based(path: &str) -> String {
+    let mut out = String::with_capacity(path.len() + 2);
+    let mut rest = path;
+    while let Some(open) = rest.find('[') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        let Some(close) = after.find(']') else {
+            out.push_str(&rest[open..]);
+            return out;
+        };
+        let index = &after[..close];
+        out.push('.');
+        match index.parse::<usize>() {
+            Ok(i) => out.push_str(&(i + 1).to_string()),
+            Err(_) => out.push_str(index),
+        }
+        rest = &after[close + 1..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Kong's `typedefs.header_name` rule: `bad header name 'x', allowed characters are A-Z, a-z, 0-9, '_', and '-'`.

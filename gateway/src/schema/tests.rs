@@ -69,9 +69,10 @@ fn prefixed_and_multiple_violations_render_like_kong() {
     let mut v = SchemaViolation::field("status_code", "value should be between 100 and 599");
     v.push("message", "expected a string");
     let v = v.prefixed("config");
+    // `errors.lua` lists a field's errors by sorted key.
     assert_eq!(
         v.message(),
-        "2 schema violations (config.status_code: value should be between 100 and 599; config.message: expected a string)"
+        "2 schema violations (config.message: expected a string; config.status_code: value should be between 100 and 599)"
     );
     assert_eq!(
         v.fields(),
@@ -96,5 +97,53 @@ fn header_names_follow_kong_typedef() {
     assert_eq!(
         check_header_name("hello\\world").unwrap_err(),
         "bad header name 'hello\\world', allowed characters are A-Z, a-z, 0-9, '_', and '-'"
+    );
+}
+
+#[test]
+fn array_element_errors_are_an_array_with_nulls() {
+    let err = parse::<Conf>(serde_json::json!({"names": ["a", 2]}), Source::Json).unwrap_err();
+    assert_eq!(
+        err.fields(),
+        serde_json::json!({"names": [null, "expected a string"]})
+    );
+    let first = parse::<Conf>(serde_json::json!({"names": [1]}), Source::Json).unwrap_err();
+    assert_eq!(
+        first.prefixed("config").message(),
+        "schema violation (config.names: {\n  \"expected a string\"\n})"
+    );
+}
+
+#[test]
+fn an_explicit_null_for_a_required_field_is_missing() {
+    #[derive(Debug, Deserialize)]
+    #[allow(dead_code)]
+    struct WithDefault {
+        #[serde(default = "default_status")]
+        status_code: i64,
+    }
+    fn default_status() -> i64 {
+        503
+    }
+    let err = parse::<WithDefault>(serde_json::json!({"status_code": null}), Source::Json)
+        .unwrap_err()
+        .prefixed("config");
+    assert_eq!(
+        err.fields(),
+        serde_json::json!({"config": {"status_code": "required field missing"}})
+    );
+}
+
+#[test]
+fn a_record_error_is_the_fields_string() {
+    let err = SchemaViolation::record("message cannot be used with content_type or body")
+        .prefixed("config");
+    assert_eq!(
+        err.fields(),
+        serde_json::json!({"config": "message cannot be used with content_type or body"})
+    );
+    assert_eq!(
+        err.message(),
+        "schema violation (config: message cannot be used with content_type or body)"
     );
 }

@@ -115,3 +115,16 @@ async fn records_requests_and_stops_on_drop() {
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
 }
+
+#[test]
+fn multipart_bodies_are_parsed_as_kongs_mock_upstream_does() {
+    let body = "--xyz\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\none\r\n--xyz\r\n\
+                Content-Disposition: form-data; name=\"b\"\r\nContent-Type: text/plain\r\n\r\ntwo\r\n--xyz--\r\n";
+    let post_data = super::post_data("multipart/form-data; boundary=xyz", body);
+    assert_eq!(post_data["kind"], "multipart-form");
+    assert_eq!(post_data["params"], json!({"a": "one", "b": "two"}));
+    assert_eq!(
+        super::post_data("multipart/form-data", body)["params"],
+        Value::Null
+    );
+}

@@ -27,8 +27,9 @@ use url::Url;
 use crate::admin::{Admin, AdminError};
 
 /// Tags that name a plugin the scenario provisions (Kong's wire names).
-pub const PLUGIN_TAGS: [&str; 4] = [
+pub const PLUGIN_TAGS: [&str; 5] = [
     "key-auth",
+    "basic-auth",
     "session",
     "request-termination",
     "openid-connect",

@@ -40,7 +40,12 @@ pub enum DbError {
     /// 409, code 5: `UNIQUE violation detected on '{name="x"}'`.
     Unique { message: String, fields: Value },
     /// 400, code 4.
-    ForeignKey { message: String, fields: Value },
+    ForeignKey {
+        message: String,
+        fields: Value,
+        /// The table the reference points into (`services`), for the declarative wording.
+        table: &'static str,
+    },
     /// 400: an entity still referenced by others (Kong's `foreign key violation` on delete).
     Referenced { message: String },
     /// 400, code 11 `invalid options`: a DAO option such as `ttl` out of range
@@ -173,6 +178,7 @@ fn fk_missing<T: Row>(field: &str, fk: &ForeignKey) -> DbError {
             "the foreign key '{{{key}=\"{shown}\"}}' does not reference an existing '{table}' entity."
         ),
         fields: json!({ field: { key: shown } }),
+        table,
     }
 }
 

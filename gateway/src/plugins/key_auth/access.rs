@@ -125,7 +125,7 @@ async fn authenticate(plugin: &KeyAuth, ctx: &mut Ctx) -> Result<(), KeyAuthErro
             Found::Key(v) => {
                 if conf.hide_credentials {
                     ctx.clear_header(name);
-                    ctx.remove_query_arg(name);
+                    ctx.clear_query_arg(name);
                     if conf.key_in_body {
                         ctx.remove_body_arg(name).await;
                     }

@@ -19,6 +19,7 @@ pub static KEYAUTH_CREDENTIALS: PluginEntity = PluginEntity {
     lookup_key: "key",
     ttl: true,
     parse: KeyAuthCredential::parse,
+    on_write: None,
 };
 
 /// A key-auth credential, fields in `daos.lua` order.

@@ -1,4 +1,4 @@
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::testing::{echo_upstream, json_body, request, send, shared};
 
@@ -77,6 +77,84 @@ async fn hide_credentials_strips_header_and_query() {
     )
     .await;
     assert!(json_body(&resp)["headers"].get("apikey").is_none());
+}
+
+#[tokio::test]
+async fn hide_credentials_reencodes_the_rest_of_the_query_in_order() {
+    // Kong's spec: "removes apikey in encoded query and preserves order of query parameters".
+    let up = echo_upstream().await;
+    let gw = shared(&doc(up, "{ hide_credentials: true }"));
+    for (sent, forwarded) in [
+        (
+            "c=valu%651&b=value2&api%6B%65%79=hello_world&a=valu%653",
+            "c=value1&b=value2&a=value3",
+        ),
+        ("apikey=hello_world&q=a+b&f&x=%2f", "q=a%20b&f=&x=%2F"),
+    ] {
+        let resp = send(&gw, request("GET", &format!("/anything?{sent}"), &[])).await;
+        assert_eq!(resp.status(), 200, "{sent}");
+        assert_eq!(json_body(&resp)["query"], forwarded, "{sent}");
+    }
+    let resp = send(&gw, request("GET", "/anything?apikey=hello_world", &[])).await;
+    assert_eq!(json_body(&resp)["query"], Value::Null);
+}
+
+#[tokio::test]
+async fn key_names_with_underscores_match_both_header_spellings() {
+    // Kong's spec "underscores or hyphens in key headers" (key_names = { "api_key" }).
+    let up = echo_upstream().await;
+    let gw = shared(&doc(up, "{ key_names: [api_key], hide_credentials: true }"));
+    for name in ["api_key", "api-key", "API_KEY"] {
+        let resp = send(&gw, request("GET", "/anything", &[(name, "hello_world")])).await;
+        assert_eq!(resp.status(), 200, "{name}");
+        let resp = send(&gw, request("GET", "/anything", &[(name, "wrong")])).await;
+        assert_eq!(
+            (resp.status().as_u16(), json_body(&resp)["message"].clone()),
+            (401, json!("Unauthorized")),
+            "{name}"
+        );
+    }
+    // `clear_header` removes the configured spelling only, as `ngx.req.clear_header` does.
+    let resp = send(
+        &gw,
+        request("GET", "/anything", &[("api_key", "hello_world")]),
+    )
+    .await;
+    assert!(json_body(&resp)["headers"].get("api_key").is_none());
+    let gw = shared(&doc(up, "{ key_names: [api-key] }"));
+    let resp = send(
+        &gw,
+        request("GET", "/anything", &[("api_key", "hello_world")]),
+    )
+    .await;
+    assert_eq!(
+        resp.status(),
+        401,
+        "get_headers()[\"api-key\"] does not see api_key"
+    );
+}
+
+#[tokio::test]
+async fn a_key_stops_authenticating_when_its_ttl_runs_out() {
+    let up = echo_upstream().await;
+    let gw = shared(&doc(up, "{}"));
+    let admin = crate::admin::router(std::sync::Arc::clone(&gw));
+    let req = crate::testing::request_with_body(
+        "POST",
+        "/consumers/alex/key-auth",
+        &[("content-type", "application/json")],
+        r#"{"key": "brief", "ttl": 2}"#,
+    );
+    let resp = tower::ServiceExt::oneshot(admin, req).await.unwrap();
+    assert_eq!(resp.status(), 201);
+    let resp = send(&gw, request("GET", "/anything", &[("apikey", "brief")])).await;
+    assert_eq!(resp.status(), 200);
+    gw.clock.advance(2);
+    let resp = send(&gw, request("GET", "/anything", &[("apikey", "brief")])).await;
+    assert_eq!(
+        (resp.status().as_u16(), json_body(&resp)["message"].clone()),
+        (401, json!("Unauthorized"))
+    );
 }
 
 #[tokio::test]
@@ -216,14 +294,18 @@ fn errors_carry_kongs_status_and_message() {
 
 #[test]
 fn schema_rejects_bad_header_names() {
+    // Kong: element errors are an array in element order with null for the valid ones, and the
+    // message prints that table as Penlight's `pretty.write` does (`kong/db/errors.lua`).
     let err = crate::plugins::normalize_config(
         "key-auth",
-        json!({"key_names": ["hello\\world"]}),
+        json!({"key_names": ["apikey", "hello\\world"]}),
         crate::schema::Source::Json,
     )
     .unwrap_err();
+    let bad = "bad header name 'hello\\world', allowed characters are A-Z, a-z, 0-9, '_', and '-'";
+    assert_eq!(err.fields(), json!({"config": {"key_names": [null, bad]}}));
     assert_eq!(
         err.message(),
-        "schema violation (config.key_names.1: bad header name 'hello\\world', allowed characters are A-Z, a-z, 0-9, '_', and '-')"
+        "schema violation (config.key_names: {\n  [2] = \"bad header name 'hello\\\\world', allowed characters are A-Z, a-z, 0-9, '_', and '-'\"\n})"
     );
 }

@@ -20,11 +20,12 @@ fn default_message(status: u16) -> Option<&'static str> {
     }
 }
 
-/// Ends the request unless a `trigger` is configured and absent.
-pub fn execute(conf: &Config, ctx: &mut Ctx) -> Flow {
+/// Ends the request unless a `trigger` is configured and the request carries it neither as a
+/// header (`kong.request.get_headers()[trigger]`) nor as a query argument.
+pub async fn execute(conf: &Config, ctx: &mut Ctx) -> Flow {
     if let Some(trigger) = &conf.trigger
-        && ctx.header(trigger).is_none()
-        && ctx.query_arg(trigger).is_none()
+        && ctx.header_values(trigger).next().is_none()
+        && ctx.query_arg(trigger).is_none_or(|arg| !arg.is_truthy())
     {
         return Flow::Continue;
     }
@@ -35,7 +36,7 @@ pub fn execute(conf: &Config, ctx: &mut Ctx) -> Flow {
         return Flow::Continue;
     };
     if conf.echo {
-        return Flow::Respond(echo(conf, ctx, status));
+        return Flow::Respond(echo(conf, ctx, status).await);
     }
     if let Some(body) = &conf.body {
         let mut exit = Exit::with_body(
@@ -60,8 +61,11 @@ pub fn execute(conf: &Config, ctx: &mut Ctx) -> Flow {
     }
 }
 
-/// `echo = true`: the request as Kong saw it, as JSON.
-fn echo(conf: &Config, ctx: &Ctx, status: StatusCode) -> Exit {
+/// `echo = true`: the request as Kong saw it (`handler.lua`): `message` (the configured one or
+/// the status's default, absent when neither), the node, the request (scheme, host without
+/// port, the listener's port, headers and query as Kong's tables, the parsed and raw body, method,
+/// path, URI captures), and the matched route and service entities.
+async fn echo(conf: &Config, ctx: &mut Ctx, status: StatusCode) -> Exit {
     let mut headers = Map::new();
     for name in ctx.request.headers.keys() {
         let values: Vec<Value> = ctx
@@ -78,36 +82,81 @@ fn echo(conf: &Config, ctx: &Ctx, status: StatusCode) -> Exit {
         };
         headers.insert(name.as_str().to_owned(), value);
     }
-    let query: Map<String, Value> = ctx
-        .request
-        .uri
-        .query()
-        .map(|q| {
-            form_urlencoded::parse(q.as_bytes())
-                .map(|(k, v)| (k.into_owned(), Value::String(v.into_owned())))
-                .collect()
+    let query = ctx.query_table();
+    let host = ctx
+        .header("host")
+        .map(|h| {
+            h.rsplit_once(':')
+                .map_or(h, |(name, _)| name)
+                .to_ascii_lowercase()
         })
         .unwrap_or_default();
-    let host = ctx.header("host").unwrap_or_default().to_owned();
-    // `message = conf.message or DEFAULT_RESPONSE[status]` (Kong's `handler.lua`, the echo branch).
-    let message = conf
+    let port = ctx
+        .request
+        .extensions
+        .get::<crate::pdk::ServerPort>()
+        .map(|p| p.0);
+    let body = ctx.body_table().await;
+    let raw_body = ctx
+        .raw_body()
+        .await
+        .map(|b| String::from_utf8_lossy(b).into_owned());
+    let compiled = ctx
+        .snapshot
+        .routes
+        .iter()
+        .find(|r| *r.id == *ctx.route_id)
+        .cloned();
+    let mut request = Map::new();
+    request.insert("scheme".into(), "http".into());
+    request.insert("host".into(), host.into());
+    if let Some(port) = port {
+        request.insert("port".into(), port.into());
+    }
+    request.insert("headers".into(), Value::Object(headers));
+    request.insert("query".into(), query);
+    if let Some(body) = body {
+        request.insert("body".into(), body);
+    }
+    if let Some(raw) = raw_body {
+        request.insert("raw_body".into(), raw.into());
+    }
+    request.insert("method".into(), ctx.request.method.as_str().into());
+    request.insert("path".into(), ctx.request.uri.path().into());
+    let captures = ctx.uri_captures.clone().unwrap_or_default();
+    request.insert("uri_captures".into(), captures.to_json());
+    let mut content = Map::new();
+    if let Some(message) = conf
         .message
         .as_deref()
-        .or_else(|| default_message(status.as_u16()));
-    let body = json!({
-        "message": message,
-        "kong": { "node_id": crate::NODE_ID.as_str(), "worker_pid": std::process::id(), "hostname": host },
-        "request": {
-            "scheme": "http",
-            "host": host.split(':').next().unwrap_or_default(),
-            "headers": headers,
-            "query": query,
-            "method": ctx.request.method.as_str(),
-            "path": ctx.request.uri.path(),
-            "uri_captures": { "named": {}, "unnamed": [] },
-        },
-        "matched_route": { "id": &*ctx.route_id },
-        "matched_service": ctx.service_id.as_deref().map(|id| json!({ "id": id })),
-    });
-    Exit::with_body(status, JSON_CONTENT_TYPE, Bytes::from(body.to_string()))
+        .or_else(|| default_message(status.as_u16()))
+    {
+        content.insert("message".into(), message.into());
+    }
+    content.insert(
+        "kong".into(),
+        json!({
+            "node_id": crate::NODE_ID.as_str(),
+            "worker_pid": std::process::id(),
+            "hostname": crate::HOSTNAME.as_str(),
+        }),
+    );
+    content.insert("request".into(), Value::Object(request));
+    if let Some(compiled) = compiled {
+        content.insert(
+            "matched_route".into(),
+            serde_json::to_value(&*compiled.route).unwrap_or(Value::Null),
+        );
+        if let Some(service) = &compiled.service {
+            content.insert(
+                "matched_service".into(),
+                serde_json::to_value(&**service).unwrap_or(Value::Null),
+            );
+        }
+    }
+    Exit::with_body(
+        status,
+        JSON_CONTENT_TYPE,
+        Bytes::from(Value::Object(content).to_string()),
+    )
 }

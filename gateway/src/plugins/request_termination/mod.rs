@@ -27,7 +27,7 @@ impl Plugin for RequestTermination {
     }
 
     async fn access(&self, ctx: &mut Ctx) -> Flow {
-        access::execute(&self.config, ctx)
+        access::execute(&self.config, ctx).await
     }
 }
 

@@ -46,14 +46,19 @@ impl Schema for Config {
         {
             errors.push("trigger", msg);
         }
+        // Kong checks the fields first, then the config's `custom_validator`, whose first failing
+        // rule is the error of the whole `config` (`kong/plugins/request-termination/schema.lua`).
+        if !errors.is_empty() {
+            return Err(errors);
+        }
         if self.message.is_some() && (self.content_type.is_some() || self.body.is_some()) {
-            errors.push("@entity", MESSAGE_WITH_BODY);
+            return Err(SchemaViolation::record(MESSAGE_WITH_BODY));
         }
         if self.content_type.is_some() && self.body.is_none() {
-            errors.push("@entity", CONTENT_TYPE_WITHOUT_BODY);
+            return Err(SchemaViolation::record(CONTENT_TYPE_WITHOUT_BODY));
         }
         if self.echo && (self.content_type.is_some() || self.body.is_some()) {
-            errors.push("@entity", ECHO_WITH_BODY);
+            return Err(SchemaViolation::record(ECHO_WITH_BODY));
         }
         errors.into_result()
     }

@@ -86,8 +86,15 @@ pub async fn load(
             let cred = credential(schema, value)?;
             rows.insert(cred.id.clone(), cred);
         }
-        db.credentials
-            .insert(schema.table, CredentialTable { schema, rows });
+        db.credentials.insert(
+            schema.table,
+            CredentialTable {
+                schema,
+                rows,
+                // Credential `ttl` is not stored in PostgreSQL yet: rows loaded from it do not expire.
+                expiring: Default::default(),
+            },
+        );
     }
     for row in client.query("SELECT entity FROM plugins", &[]).await? {
         let mut p: Plugin = decode("plugins", row.get(0))?;
@@ -120,6 +127,7 @@ fn credential(schema: &PluginEntity, value: Value) -> Result<Credential, StoreEr
         id,
         consumer_id,
         created_at,
+        expires_at: None,
         value,
     })
 }

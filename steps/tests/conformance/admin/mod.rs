@@ -229,6 +229,19 @@ impl Admin {
         }
     }
 
+    /// The status of `GET {path}`, whatever it is.
+    pub async fn status(&self, path: &str) -> Result<StatusCode, AdminError> {
+        let url = format!("{}{path}", self.base);
+        match self.http.get(&url).send().await {
+            Ok(response) => Ok(response.status()),
+            Err(source) => Err(AdminError::Transport {
+                method: Method::GET,
+                url,
+                source,
+            }),
+        }
+    }
+
     /// `DELETE {path}`, expecting `204 No Content`.
     pub async fn delete(&self, path: &str) -> Result<(), AdminError> {
         self.send(Method::DELETE, path, Body::None, StatusCode::NO_CONTENT)

@@ -10,11 +10,12 @@ use super::{Admin, AdminError, Body};
 use crate::target::Provisioning;
 
 /// The collections of the declarative documents this module writes.
-const COLLECTIONS: [&str; 5] = [
+const COLLECTIONS: [&str; 6] = [
     "services",
     "routes",
     "consumers",
     "keyauth_credentials",
+    "basicauth_credentials",
     "plugins",
 ];
 
@@ -129,6 +130,39 @@ impl Provisioner {
             _ => {
                 let credential = json!({ "key": key, "consumer": consumer });
                 self.add("keyauth_credentials", credential).await
+            }
+        }
+    }
+
+    /// A credential of `consumer` for the auth plugin whose Admin API path under a consumer is `nested`
+    /// (`key-auth`, `basic-auth`), with the fields `body`.
+    pub async fn create_credential(
+        &mut self,
+        consumer: &str,
+        nested: &str,
+        body: Value,
+    ) -> Result<String, AdminError> {
+        match self.mode {
+            Provisioning::AdminApi => {
+                self.admin
+                    .create(&format!("/consumers/{consumer}/{nested}"), &body)
+                    .await
+            }
+            _ => {
+                let table = match nested {
+                    "key-auth" => "keyauth_credentials",
+                    "basic-auth" => "basicauth_credentials",
+                    other => {
+                        return Err(AdminError::Body {
+                            method: Method::POST,
+                            url: self.admin.url(&format!("/consumers/{consumer}/{other}")),
+                            detail: format!("no declarative collection for {other} credentials"),
+                        });
+                    }
+                };
+                let mut credential = body;
+                credential["consumer"] = Value::String(consumer.to_owned());
+                self.add(table, credential).await
             }
         }
     }

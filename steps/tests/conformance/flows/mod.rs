@@ -9,10 +9,13 @@ use std::str::FromStr;
 use cucumber::Parameter;
 use serde_json::{Map, Value};
 
+mod basic_auth;
 mod common;
 mod key_auth;
+mod key_auth_wire;
 mod openid_connect;
 mod request_termination;
+mod request_termination_wire;
 mod session;
 
 /// `{method}`: an HTTP method in upper case.

@@ -245,6 +245,32 @@ impl GatewayWorld {
         Ok(())
     }
 
+    /// A service proxying to the echo upstream at `base`, with one route whose only path is the regex `~<base
+    /// namespaced><regex>` (Kong's `~` regex paths).
+    pub async fn create_service_with_regex_route(
+        &mut self,
+        name: &str,
+        route: &str,
+        base: &str,
+        regex: &str,
+    ) -> Result<(), Error> {
+        let url = format!("{}{base}", self.suite.upstream_url);
+        let name = self.ns(name);
+        let service = self.provisioner.create_service(&name, &url).await?;
+        self.created.push(format!("/services/{service}"));
+        let namespaced = self.ns_route(base);
+        let path = format!("~{namespaced}{regex}");
+        let route = self.ns(route);
+        let route = self
+            .provisioner
+            .create_route(&service, &route, &[&path])
+            .await?;
+        self.created.push(format!("/routes/{route}"));
+        self.routes.push((base.to_owned(), namespaced));
+        self.service = Some(service);
+        Ok(())
+    }
+
     /// A consumer named `username` (namespaced).
     pub async fn create_consumer(&mut self, username: &str) -> Result<(), Error> {
         let namespaced = self.ns(username);
@@ -271,6 +297,33 @@ impl GatewayWorld {
             consumer.credential = Some(credential);
         }
         Ok(())
+    }
+
+    /// A credential of the consumer `username` for the auth plugin whose Admin API path under a consumer is
+    /// `nested` (`key-auth`, `basic-auth`), with the fields `body` (already namespaced where needed).
+    pub async fn create_credential(
+        &mut self,
+        username: &str,
+        nested: &str,
+        body: Value,
+    ) -> Result<(), Error> {
+        let consumer_id = self.consumer(username)?.id.clone();
+        // Deleting the consumer deletes its credentials, so the credential is not added to `created`.
+        let credential = self
+            .provisioner
+            .create_credential(&consumer_id, nested, body)
+            .await?;
+        if nested == "key-auth"
+            && let Some(consumer) = self.consumers.get_mut(username)
+        {
+            consumer.credential = Some(credential);
+        }
+        Ok(())
+    }
+
+    /// The status of `GET {path}` on the Admin API.
+    pub async fn admin_status(&self, path: &str) -> Result<reqwest::StatusCode, Error> {
+        Ok(self.suite.admin.status(path).await?)
     }
 
     /// The plugin `name` with `config` on the current service, also scoped to `consumer` when given.
