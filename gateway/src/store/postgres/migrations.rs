@@ -110,6 +110,21 @@ CREATE INDEX IF NOT EXISTS keyauth_credentials_consumer_id_idx ON keyauth_creden
 "#,
     },
     Migration {
+        subsystem: "basic-auth",
+        name: "000_base_basic_auth",
+        // `kong/plugins/basic-auth/migrations/000_base_basic_auth.lua` (the password hash is in `entity`).
+        sql: r#"
+CREATE TABLE IF NOT EXISTS basicauth_credentials (
+    id           uuid PRIMARY KEY,
+    consumer_id  uuid REFERENCES consumers (id) DEFERRABLE INITIALLY DEFERRED,
+    username     text UNIQUE DEFERRABLE INITIALLY DEFERRED,
+    created_at   timestamp with time zone,
+    entity       jsonb NOT NULL
+);
+CREATE INDEX IF NOT EXISTS basicauth_consumer_id_idx ON basicauth_credentials (consumer_id);
+"#,
+    },
+    Migration {
         subsystem: "session",
         name: "000_0_1",
         // `kong/plugins/session/migrations/000_0_1.lua`; `expires` is bigint here (Kong: int).
