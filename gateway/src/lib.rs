@@ -26,6 +26,7 @@ pub mod state;
 pub mod store;
 #[cfg(test)]
 mod testing;
+pub mod tls;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -39,7 +40,7 @@ use tokio::task::JoinHandle;
 pub use clock::Clock;
 pub use error::Error;
 pub use kong_headers::KongHeaders;
-pub use listener::ClientLimits;
+pub use listener::{ClientLimits, ListenSpec};
 
 use crate::model::Db;
 use crate::plugins::{Catalogue, Deps};
@@ -58,9 +59,12 @@ pub static HOSTNAME: LazyLock<String> = LazyLock::new(|| {
         .unwrap_or_default()
 });
 
-/// Kong's default proxy listener.
-pub const DEFAULT_PROXY_LISTEN: &str = "127.0.0.1:8000";
-/// Kong's default Admin API listener.
+/// The default proxy listeners: Kong's (`kong/templates/kong_defaults.lua`: `proxy_listen = 0.0.0.0:8000
+/// reuseport backlog=16384, 0.0.0.0:8443 http2 ssl reuseport backlog=16384`) on loopback, since a reference
+/// gateway started for a try or a test should not be reachable from the network until asked.
+pub const DEFAULT_PROXY_LISTEN: &str = "127.0.0.1:8000, 127.0.0.1:8443 http2 ssl";
+/// The default Admin API listener: Kong's plain one (`admin_listen = 127.0.0.1:8001 ...`; its `8444 ssl`
+/// entry is not served yet).
 pub const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:8001";
 
 /// Entry point: configure, then [`GatewayBuilder::start`].
@@ -76,8 +80,10 @@ impl Gateway {
 /// How to start a gateway.
 #[derive(Debug, Clone)]
 pub struct GatewayBuilder {
-    proxy_listen: SocketAddr,
-    admin_listen: SocketAddr,
+    proxy_listen: Vec<ListenSpec>,
+    admin_listen: Vec<ListenSpec>,
+    ssl_certs: Vec<tls::CertSource>,
+    prefix: Option<PathBuf>,
     declarative_config: Option<PathBuf>,
     clock: Clock,
     client_limits: ClientLimits,
@@ -91,8 +97,10 @@ pub struct GatewayBuilder {
 impl Default for GatewayBuilder {
     fn default() -> Self {
         Self {
-            proxy_listen: SocketAddr::from(([127, 0, 0, 1], 8000)),
-            admin_listen: SocketAddr::from(([127, 0, 0, 1], 8001)),
+            proxy_listen: vec![ListenSpec::plain(SocketAddr::from(([127, 0, 0, 1], 8000)))],
+            admin_listen: vec![ListenSpec::plain(SocketAddr::from(([127, 0, 0, 1], 8001)))],
+            ssl_certs: Vec::new(),
+            prefix: None,
             declarative_config: None,
             clock: Clock::system(),
             client_limits: ClientLimits::default(),
@@ -108,13 +116,37 @@ impl Default for GatewayBuilder {
 impl GatewayBuilder {
     /// Address of the proxy listener (port 0 picks a free port).
     pub fn proxy_listen(mut self, addr: SocketAddr) -> Self {
-        self.proxy_listen = addr;
+        self.proxy_listen = vec![ListenSpec::plain(addr)];
+        self
+    }
+
+    /// The proxy's listeners in Kong's syntax (`proxy_listen`), e.g. plain HTTP and an `ssl` entry.
+    pub fn proxy_listens(mut self, specs: Vec<ListenSpec>) -> Self {
+        self.proxy_listen = specs;
+        self
+    }
+
+    /// The Admin API's listeners (`admin_listen`; plain HTTP entries).
+    pub fn admin_listens(mut self, specs: Vec<ListenSpec>) -> Self {
+        self.admin_listen = specs;
+        self
+    }
+
+    /// Certificates for `ssl` listeners (`ssl_cert` / `ssl_cert_key`); none: a generated one, as Kong.
+    pub fn ssl_certs(mut self, certs: Vec<tls::CertSource>) -> Self {
+        self.ssl_certs = certs;
+        self
+    }
+
+    /// Kong's `prefix`: where a generated certificate is written (`<prefix>/ssl/kong-default.crt`).
+    pub fn prefix(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.prefix = Some(dir.into());
         self
     }
 
     /// Address of the Admin API listener (port 0 picks a free port).
     pub fn admin_listen(mut self, addr: SocketAddr) -> Self {
-        self.admin_listen = addr;
+        self.admin_listen = vec![ListenSpec::plain(addr)];
         self
     }
 
@@ -228,49 +260,93 @@ impl GatewayBuilder {
             .map_err(|e| Error::Config(format!("{e:?}")))?
         };
 
-        let proxy = TcpListener::bind(self.proxy_listen)
-            .await
-            .map_err(|source| Error::Bind {
-                addr: self.proxy_listen,
+        if self.proxy_listen.is_empty() {
+            return Err(Error::Config("proxy_listen has no entry".to_owned()));
+        }
+        if let Some(spec) = self.admin_listen.iter().find(|spec| spec.ssl) {
+            return Err(Error::Config(format!(
+                "admin_listen '{spec}': ssl on the Admin API is not supported yet; put it on loopback"
+            )));
+        }
+        let certificates = if self.proxy_listen.iter().any(|spec| spec.ssl) {
+            Some(
+                tls::Certificates::load(&self.ssl_certs, self.prefix.as_deref())
+                    .map_err(Error::Config)?,
+            )
+        } else {
+            None
+        };
+        let bind = |spec: &ListenSpec| -> Result<(TcpListener, ListenSpec), Error> {
+            let bound = spec.bind().map_err(|source| Error::Bind {
+                addr: spec.addr,
                 source,
             })?;
-        let admin = TcpListener::bind(self.admin_listen)
-            .await
-            .map_err(|source| Error::Bind {
-                addr: self.admin_listen,
+            let addr = bound.local_addr().map_err(|source| Error::Bind {
+                addr: spec.addr,
                 source,
             })?;
-        let proxy_addr = proxy.local_addr().map_err(|source| Error::Bind {
-            addr: self.proxy_listen,
-            source,
-        })?;
-        let admin_addr = admin.local_addr().map_err(|source| Error::Bind {
-            addr: self.admin_listen,
-            source,
-        })?;
+            Ok((bound, ListenSpec { addr, ..*spec }))
+        };
+        let proxies = self
+            .proxy_listen
+            .iter()
+            .map(bind)
+            .collect::<Result<Vec<_>, _>>()?;
+        let admins = self
+            .admin_listen
+            .iter()
+            .map(bind)
+            .collect::<Result<Vec<_>, _>>()?;
 
         let (stop_tx, stop_rx) = watch::channel(false);
-        let proxy_task = tokio::spawn(listener::serve_proxy(
-            proxy,
+        let mut tasks = Vec::new();
+        let mut proxy_listeners = Vec::new();
+        for (listener, spec) in proxies {
+            let tls = match (&certificates, spec.ssl) {
+                (Some(certs), true) => Some(listener::TlsListen {
+                    acceptor: tokio_rustls::TlsAcceptor::from(
+                        certs.server_config(spec.http2).map_err(Error::Config)?,
+                    ),
+                }),
+                _ => None,
+            };
+            proxy_listeners.push(spec);
+            tasks.push(tokio::spawn(listener::serve_proxy(
+                listener,
+                tls,
+                Arc::clone(&shared),
+                self.client_limits.clone(),
+                stop_rx.clone(),
+            )));
+        }
+        tasks.push(tokio::spawn(state::expire_credentials(
             Arc::clone(&shared),
-            self.client_limits.clone(),
             stop_rx.clone(),
-        ));
-        let expiry_task = tokio::spawn(state::expire_credentials(
-            Arc::clone(&shared),
-            stop_rx.clone(),
-        ));
+        )));
         let admin_router = admin::router(Arc::clone(&shared));
-        let mut admin_stop = stop_rx;
-        let admin_task = tokio::spawn(async move {
-            let serve = axum::serve(admin, admin_router).with_graceful_shutdown(async move {
-                let _ = admin_stop.wait_for(|stop| *stop).await;
-            });
-            if let Err(err) = serve.await {
-                tracing::error!(%err, "admin listener failed");
-            }
-        });
-        let mut tasks = vec![proxy_task, admin_task, expiry_task];
+        let mut admin_listeners = Vec::new();
+        for (listener, spec) in admins {
+            admin_listeners.push(spec);
+            let mut admin_stop = stop_rx.clone();
+            let router = admin_router.clone();
+            tasks.push(tokio::spawn(async move {
+                let serve = axum::serve(listener, router).with_graceful_shutdown(async move {
+                    let _ = admin_stop.wait_for(|stop| *stop).await;
+                });
+                if let Err(err) = serve.await {
+                    tracing::error!(%err, "admin listener failed");
+                }
+            }));
+        }
+        let proxy_addr = proxy_listeners
+            .iter()
+            .find(|spec| !spec.ssl)
+            .unwrap_or(&proxy_listeners[0])
+            .addr;
+        let admin_addr = admin_listeners
+            .first()
+            .map_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)), |spec| spec.addr);
+
         for job in background {
             tasks.push(job.spawn(&shared, stop_tx.subscribe()));
         }
@@ -278,6 +354,8 @@ impl GatewayBuilder {
         Ok(RunningGateway {
             proxy_addr,
             admin_addr,
+            proxy_listeners,
+            certificates,
             shared,
             stop: stop_tx,
             tasks,
@@ -344,6 +422,8 @@ async fn refresh_loop(shared: &Shared, every: Duration) {
 pub struct RunningGateway {
     proxy_addr: SocketAddr,
     admin_addr: SocketAddr,
+    proxy_listeners: Vec<ListenSpec>,
+    certificates: Option<tls::Certificates>,
     shared: Arc<Shared>,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
@@ -362,6 +442,26 @@ impl RunningGateway {
     /// Where the proxy listens.
     pub fn proxy_addr(&self) -> SocketAddr {
         self.proxy_addr
+    }
+
+    /// Every proxy listener, with the address it is bound to.
+    pub fn proxy_listeners(&self) -> &[ListenSpec] {
+        &self.proxy_listeners
+    }
+
+    /// The first `ssl` proxy listener's address.
+    pub fn proxy_tls_addr(&self) -> Option<SocketAddr> {
+        self.proxy_listeners
+            .iter()
+            .find(|spec| spec.ssl)
+            .map(|spec| spec.addr)
+    }
+
+    /// The certificate generated at start (PEM) when `ssl` listeners have no `ssl_cert`: what clients trust.
+    pub fn generated_certificate_pem(&self) -> Option<&str> {
+        self.certificates
+            .as_ref()
+            .and_then(tls::Certificates::generated_pem)
     }
 
     /// Where the Admin API listens.

@@ -6,7 +6,6 @@
 //! KONG_DATABASE=postgres gateway                         # a node on PostgreSQL
 //! ```
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -53,12 +52,29 @@ struct Args {
     /// Seconds between deletions of expired `sessions` rows (Kong's `_debug_pg_ttl_cleanup_interval`).
     #[arg(long, env = "KONG__DEBUG_PG_TTL_CLEANUP_INTERVAL", default_value = "300", value_parser = parse_seconds)]
     debug_pg_ttl_cleanup_interval: Duration,
-    /// Proxy listener address (Kong's `proxy_listen`).
-    #[arg(long, env = "KONG_PROXY_LISTEN", default_value = gateway::DEFAULT_PROXY_LISTEN)]
-    proxy_listen: SocketAddr,
-    /// Admin API listener address (Kong's `admin_listen`).
-    #[arg(long, env = "KONG_ADMIN_LISTEN", default_value = gateway::DEFAULT_ADMIN_LISTEN)]
-    admin_listen: SocketAddr,
+    /// Proxy listeners (Kong's `proxy_listen`): comma-separated `address:port [ssl] [http2] [reuseport]
+    /// [backlog=N]`.
+    #[arg(long, env = "KONG_PROXY_LISTEN", default_value = gateway::DEFAULT_PROXY_LISTEN, value_parser = parse_proxy_listen)]
+    proxy_listen: Listens,
+    /// Admin API listeners (Kong's `admin_listen`), same syntax (plain HTTP only).
+    #[arg(long, env = "KONG_ADMIN_LISTEN", default_value = gateway::DEFAULT_ADMIN_LISTEN, value_parser = parse_admin_listen)]
+    admin_listen: Listens,
+    /// Certificates for `ssl` listeners (Kong's `ssl_cert`): comma-separated file paths or PEM; none:
+    /// a self-signed certificate for localhost is generated at start, as Kong does.
+    #[arg(long, env = "KONG_SSL_CERT", default_value = "")]
+    ssl_cert: String,
+    /// Their private keys (`ssl_cert_key`), one per `ssl_cert`, in the same order.
+    #[arg(
+        long,
+        env = "KONG_SSL_CERT_KEY",
+        default_value = "",
+        hide_env_values = true,
+        hide_default_value = true
+    )]
+    ssl_cert_key: String,
+    /// Kong's `prefix`: a generated certificate is written to `<prefix>/ssl/kong-default.crt`.
+    #[arg(long, env = "KONG_PREFIX", default_value = "/usr/local/kong")]
+    prefix: PathBuf,
     /// A declarative configuration file (`kong.yml`) to load at start-up.
     #[arg(long, short = 'c', env = "KONG_DECLARATIVE_CONFIG")]
     declarative_config: Option<PathBuf>,
@@ -167,6 +183,18 @@ fn pg_config(args: &Args) -> PgConfig {
     }
 }
 
+/// A listen setting's entries. A newtype, since clap reads a bare `Vec` field as repeated flags.
+#[derive(Debug, Clone)]
+struct Listens(Vec<gateway::ListenSpec>);
+
+fn parse_proxy_listen(value: &str) -> Result<Listens, String> {
+    gateway::ListenSpec::parse_list("proxy_listen", value).map(Listens)
+}
+
+fn parse_admin_listen(value: &str) -> Result<Listens, String> {
+    gateway::ListenSpec::parse_list("admin_listen", value).map(Listens)
+}
+
 /// `worker_connections`: `auto` (`None`) or a number. A newtype, since clap reads a bare `Option` field as
 /// "may be absent".
 #[derive(Debug, Clone, Copy)]
@@ -213,10 +241,19 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let certs = match gateway::tls::pair_sources(&args.ssl_cert, &args.ssl_cert_key) {
+        Ok(certs) => certs,
+        Err(err) => {
+            eprintln!("Error: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
     let mut builder = gateway::Gateway::builder()
         .headers(headers)
-        .proxy_listen(args.proxy_listen)
-        .admin_listen(args.admin_listen)
+        .proxy_listens(args.proxy_listen.0.clone())
+        .admin_listens(args.admin_listen.0.clone())
+        .ssl_certs(certs)
+        .prefix(args.prefix.clone())
         .client_limits(limits)
         .database(args.database)
         .pg(pg_config(&args))
@@ -232,7 +269,12 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    tracing::info!(proxy = %running.proxy_addr(), admin = %running.admin_addr(), "listening; Ctrl-C to stop");
+    let listeners: Vec<String> = running
+        .proxy_listeners()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    tracing::info!(proxy = %running.proxy_addr(), admin = %running.admin_addr(), proxy_listen = %listeners.join(", "), "listening; Ctrl-C to stop");
     shutdown_signal().await;
     tracing::info!("shutting down");
     running.shutdown().await;

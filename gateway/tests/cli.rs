@@ -7,14 +7,15 @@ use std::time::{Duration, Instant};
 
 /// Starts the binary with `args`, waits (at most 20 s) for its "listening" log line, then stops it.
 fn starts_with(args: &[&str]) {
+    starts_with_proxy_listen("127.0.0.1:0", args);
+}
+
+/// [`starts_with`] with `KONG_PROXY_LISTEN` set to `proxy_listen`.
+fn starts_with_proxy_listen(proxy_listen: &str, args: &[&str]) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_gateway"))
-        .args([
-            "--proxy-listen",
-            "127.0.0.1:0",
-            "--admin-listen",
-            "127.0.0.1:0",
-        ])
+        .args(["--admin-listen", "127.0.0.1:0"])
         .args(args)
+        .env("KONG_PROXY_LISTEN", proxy_listen)
         .env("RUST_LOG", "info")
         .env("NO_COLOR", "1")
         .stdout(Stdio::piped())
@@ -165,5 +166,30 @@ fn out_of_file_descriptors_backs_off_logs_once_and_recovers() {
     assert!(
         (1..=2).contains(&accept_lines),
         "one log line per interval, not per failure: {accept_lines}"
+    );
+}
+
+#[test]
+fn kongs_listen_syntax_is_accepted_and_a_bad_flag_gets_kongs_form() {
+    let prefix = std::env::temp_dir().join(format!("gw-prefix-{}", uuid::Uuid::new_v4()));
+    starts_with_proxy_listen(
+        "127.0.0.1:0 reuseport backlog=16384, 127.0.0.1:0 http2 ssl reuseport backlog=16384",
+        &["--prefix", prefix.to_str().expect("utf-8 path")],
+    );
+    // No ssl_cert: the generated certificate is written where Kong writes it.
+    let pem =
+        std::fs::read_to_string(prefix.join("ssl/kong-default.crt")).expect("kong-default.crt");
+    assert!(pem.starts_with("-----BEGIN CERTIFICATE-----"), "{pem}");
+    let _ = std::fs::remove_dir_all(&prefix);
+    let output = Command::new(env!("CARGO_BIN_EXE_gateway"))
+        .args(["--proxy-listen", "0.0.0.0:8000, 0.0.0.0:8443 tls"])
+        .output()
+        .expect("run gateway");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("proxy_listen must be of form: [off] | <ip>:<port> [ssl] [http2]")
+            && stderr.contains("unknown flag 'tls'"),
+        "{stderr}"
     );
 }

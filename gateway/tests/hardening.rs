@@ -459,7 +459,10 @@ fn admin_api_listens_on_loopback_by_default() {
     assert!(admin.ip().is_loopback(), "{admin}");
     let builder = format!("{:?}", gateway::Gateway::builder());
     assert!(
-        builder.contains(&format!("admin_listen: {}", gateway::DEFAULT_ADMIN_LISTEN)),
+        builder.contains(&format!(
+            "admin_listen: [ListenSpec {{ addr: {}",
+            gateway::DEFAULT_ADMIN_LISTEN
+        )),
         "{builder}"
     );
 

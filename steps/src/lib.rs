@@ -10,6 +10,5 @@
 pub mod echo;
 pub mod fixture;
 pub mod idp;
-pub mod keycloak;
 
 pub use echo::EchoUpstream;

@@ -22,6 +22,7 @@
 mod body;
 mod deadline;
 mod limits;
+mod listen;
 
 use std::io;
 use std::sync::Arc;
@@ -36,6 +37,7 @@ use tokio::time::Instant;
 
 pub use body::TimeoutBody;
 pub use limits::{ClientLimits, parse_nginx_size, parse_nginx_time};
+pub use listen::{ListenSpec, NGINX_DEFAULT_BACKLOG};
 
 use crate::state::Shared;
 use deadline::{IdleOnDrop, Phase, PhaseCell, Tracked, Watched};
@@ -69,14 +71,28 @@ impl AcceptErrors {
     }
 }
 
-/// Accepts proxy connections until told to stop, then drains them gracefully.
+/// TLS on a listener (`ssl`): the rustls acceptor, whose ALPN offers `h2` when the entry has `http2`.
+#[derive(Clone)]
+pub struct TlsListen {
+    /// The handshake.
+    pub acceptor: tokio_rustls::TlsAcceptor,
+}
+
+/// Accepts proxy connections until told to stop, then drains them gracefully. With `tls`, each connection's
+/// TLS handshake must complete within `client_header_timeout`; HTTP/2 is served when the client chose `h2`
+/// through ALPN.
 pub async fn serve_proxy(
     listener: TcpListener,
+    tls: Option<TlsListen>,
     shared: Arc<Shared>,
     limits: ClientLimits,
     mut stop: watch::Receiver<bool>,
 ) {
     let limits = Arc::new(limits);
+    let mut h2 = hyper::server::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new());
+    h2.max_header_list_size(
+        u32::try_from(crate::proxy::checks::MAX_HEADER_BLOCK).unwrap_or(u32::MAX),
+    );
     // HTTP/1.1, as Kong's plain-text proxy listener speaks (HTTP/2 there needs TLS).
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder.keep_alive(true);
@@ -156,10 +172,41 @@ pub async fn serve_proxy(
                 )
             }
         });
-        let conn = builder.serve_connection(TokioIo::new(io), service);
-        let conn = graceful.watch(conn);
+        let Some(tls) = &tls else {
+            let conn = graceful.watch(builder.serve_connection(TokioIo::new(io), service));
+            tokio::spawn(async move {
+                if let Err(err) = conn.await {
+                    tracing::debug!(%err, "connection ended with an error");
+                }
+                drop(permit);
+            });
+            continue;
+        };
+        // The handshake reads through `Watched`, so a client that stalls it is cut at `client_header_timeout`.
+        let accept = tls.acceptor.accept(io);
+        let (h1, h2) = (builder.clone(), h2.clone());
+        let watcher = graceful.watcher();
         tokio::spawn(async move {
-            if let Err(err) = conn.await {
+            let stream = match accept.await {
+                Ok(stream) => stream,
+                Err(err) => {
+                    tracing::debug!(%err, %client_addr, "TLS handshake failed");
+                    drop(permit);
+                    return;
+                }
+            };
+            let is_h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
+            let result = if is_h2 {
+                // HTTP/2 streams share one connection: the idle/busy phase follows the latest stream.
+                watcher
+                    .watch(h2.serve_connection(TokioIo::new(stream), service))
+                    .await
+            } else {
+                watcher
+                    .watch(h1.serve_connection(TokioIo::new(stream), service))
+                    .await
+            };
+            if let Err(err) = result {
                 tracing::debug!(%err, "connection ended with an error");
             }
             drop(permit);

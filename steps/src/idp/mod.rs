@@ -2,7 +2,7 @@
 //! conformance scenarios and the demo run against when no real Keycloak is wanted.
 //!
 //! It reads its users, clients and token lifespans from a Keycloak realm export — by default
-//! `fixtures/idp/realm-kong.json`, the same file the testcontainers Keycloak ([`crate::keycloak`]) imports — and
+//! `fixtures/idp/realm-kong.json`, the same file the testcontainers Keycloak (`steps/tests/conformance/keycloak.rs`) imports — and
 //! serves Keycloak's endpoints on Keycloak's paths with Keycloak's token claims and error bodies, so a gateway
 //! cannot tell it from Keycloak in the flows the harness exercises. See `endpoints.rs` for the routes and
 //! `provider.rs` for the session and token rules,
@@ -50,6 +50,33 @@ pub(crate) use realm::Realm;
 use gateway::Clock;
 use keys::Keys;
 use provider::{Lifespans, Provider};
+
+/// What a realm export names, for a provider that imports the file itself (the Keycloak container of the
+/// conformance tests): the realm's name and each confidential client's secret.
+#[derive(Debug, Clone)]
+pub struct RealmSummary {
+    /// The realm's name (`realm`).
+    pub name: String,
+    /// `clientId` → `secret`, for the clients that have one.
+    pub client_secrets: std::collections::BTreeMap<String, String>,
+}
+
+/// Reads a Keycloak realm export (JSON text) as the embedded provider would.
+///
+/// # Errors
+/// Why the text is not a usable realm export.
+pub fn summarize_realm(text: &str) -> Result<RealmSummary, String> {
+    let realm = Realm::from_json(text).map_err(|error| error.to_string())?;
+    let client_secrets = realm
+        .clients
+        .values()
+        .filter_map(|client| Some((client.client_id.clone(), client.secret.clone()?)))
+        .collect();
+    Ok(RealmSummary {
+        name: realm.name,
+        client_secrets,
+    })
+}
 
 /// The realm the fixtures define.
 pub const DEFAULT_REALM: &str = "kong";

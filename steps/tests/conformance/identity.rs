@@ -6,7 +6,7 @@
 //! Which provider ([`IdpChoice`]) is chosen once, from the runner's command line, before any scenario runs:
 //! * **embedded** (the default): [`steps::idp::Idp`] in-process, with the fixture realm
 //!   (`fixtures/idp/realm-kong.json`: client `kong`, user `john` / `doe`);
-//! * **keycloak**: [`steps::keycloak::Keycloak`], the real Keycloak in Docker importing the same realm file;
+//! * **keycloak**: [`crate::keycloak::Keycloak`], the real Keycloak in Docker importing the same realm file;
 //! * **external**: any OpenID provider, by issuer URL, with the client and user given on the command line.
 //!
 //! A provider is a suite-level backend like the echo upstream: started (or, for an external one, discovered) by
@@ -23,12 +23,12 @@ use std::str::FromStr;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use crate::keycloak::Keycloak;
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use reqwest::Client;
 use serde_json::{Map, Value};
 use steps::idp::Idp;
-use steps::keycloak::Keycloak;
 use tokio::sync::OnceCell;
 use url::Url;
 

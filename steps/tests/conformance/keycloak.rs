@@ -1,5 +1,5 @@
 //! The real Keycloak, for runs that want the genuine article instead of the embedded provider
-//! ([`crate::idp`]): `quay.io/keycloak/keycloak` started by testcontainers in development mode, importing the
+//! ([`steps::idp`]): `quay.io/keycloak/keycloak` started by testcontainers in development mode, importing the
 //! same realm export (`start-dev --import-realm`, the file copied to `/opt/keycloak/data/import/`).
 //!
 //! It needs a Docker engine. Before anything else [`Keycloak::start`] pings the engine testcontainers would use
@@ -23,7 +23,7 @@ use testcontainers::runners::AsyncRunner;
 use testcontainers::{ContainerAsync, GenericImage, ImageExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::idp::Realm;
+use steps::idp::RealmSummary;
 
 /// The image.
 pub const IMAGE: &str = "quay.io/keycloak/keycloak";
@@ -109,7 +109,7 @@ impl Keycloak {
     /// A builder for the fixture realm (`fixtures/idp/realm-kong.json`) on Keycloak [`TAG`].
     pub fn builder() -> KeycloakBuilder {
         KeycloakBuilder {
-            realm_file: crate::idp::default_realm_file(),
+            realm_file: steps::idp::default_realm_file(),
             tag: TAG.to_owned(),
             access_token_lifespan: None,
             refresh_token_lifespan: None,
@@ -190,11 +190,7 @@ impl KeycloakBuilder {
     pub async fn start(self) -> Result<Keycloak, KeycloakError> {
         probe_docker_engine().await?;
         let (realm, import) = self.realm_to_import()?;
-        let secrets = realm
-            .clients
-            .values()
-            .filter_map(|client| Some((client.client_id.clone(), client.secret.clone()?)))
-            .collect();
+        let secrets = realm.client_secrets;
         let file_name = self
             .realm_file
             .file_name()
@@ -225,14 +221,14 @@ impl KeycloakBuilder {
     }
 
     /// The realm as parsed (for its name and secrets) and the bytes to import, lifespans overridden.
-    fn realm_to_import(&self) -> Result<(Realm, Vec<u8>), KeycloakError> {
+    pub(crate) fn realm_to_import(&self) -> Result<(RealmSummary, Vec<u8>), KeycloakError> {
         let realm_error = |reason: String| KeycloakError::Realm {
             path: self.realm_file.clone(),
             reason,
         };
         let text = std::fs::read_to_string(&self.realm_file)
             .map_err(|error| realm_error(error.to_string()))?;
-        let realm = Realm::from_json(&text).map_err(|error| realm_error(error.to_string()))?;
+        let realm = steps::idp::summarize_realm(&text).map_err(realm_error)?;
         let mut json: serde_json::Value =
             serde_json::from_str(&text).map_err(|error| realm_error(error.to_string()))?;
         let overrides = [
@@ -338,76 +334,4 @@ async fn http_get_status(base_url: &str, url: &str) -> Result<u16, String> {
     tokio::time::timeout(Duration::from_secs(5), exchange)
         .await
         .map_err(|_| "no answer within 5s".to_owned())?
-}
-
-#[cfg(test)]
-mod tests {
-    use std::time::{Duration, Instant};
-
-    use super::*;
-
-    #[tokio::test]
-    async fn an_absent_engine_is_reported_in_one_line_within_seconds() {
-        let started = Instant::now();
-        let socket = std::env::temp_dir().join(format!(
-            "no-docker-here-{}/docker.sock",
-            uuid::Uuid::new_v4()
-        ));
-        let error = probe_docker_host(&format!("unix://{}", socket.display()))
-            .await
-            .expect_err("no engine listens on a socket that does not exist");
-        assert!(started.elapsed() < Duration::from_secs(5));
-        assert!(
-            matches!(error, KeycloakError::NoDockerEngine(_)),
-            "{error:?}"
-        );
-        let message = error.to_string();
-        assert!(!message.contains('\n'), "{message}");
-        assert!(
-            message.starts_with("no Docker engine answered ("),
-            "{message}"
-        );
-        assert!(
-            message.contains(
-                "the Keycloak scenarios need one; run without CONFORMANCE_IDP=keycloak to use the embedded provider"
-            ),
-            "{message}"
-        );
-        assert!(message.contains("--idp-issuer URL"), "{message}");
-    }
-
-    #[tokio::test]
-    async fn start_without_an_engine_fails_fast_with_no_docker_engine() {
-        if probe_docker_engine().await.is_ok() {
-            eprintln!(
-                "a Docker engine answers here: the no-engine path is not testable on this machine"
-            );
-            return;
-        }
-        let started = Instant::now();
-        let error = Keycloak::start(crate::idp::default_realm_file())
-            .await
-            .expect_err("there is no engine to start Keycloak on");
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "took {:?}",
-            started.elapsed()
-        );
-        assert!(matches!(error, KeycloakError::NoDockerEngine(_)), "{error}");
-        eprintln!("{error}");
-    }
-
-    #[test]
-    fn the_imported_realm_carries_the_lifespan_overrides() {
-        let builder = Keycloak::builder()
-            .access_token_lifespan(Duration::from_secs(7))
-            .refresh_token_lifespan(Duration::from_secs(11));
-        let (realm, bytes) = builder.realm_to_import().expect("the fixture realm loads");
-        assert_eq!(realm.name, "kong");
-        let json: serde_json::Value = serde_json::from_slice(&bytes).expect("JSON");
-        assert_eq!(json["accessTokenLifespan"], 7);
-        assert_eq!(json["ssoSessionIdleTimeout"], 11);
-        assert_eq!(json["users"][0]["username"], "john");
-        assert!(realm.clients["kong"].secret.is_some());
-    }
 }
