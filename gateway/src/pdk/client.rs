@@ -4,7 +4,9 @@
 
 use std::sync::Arc;
 
-use super::{Ctx, headers};
+use http::StatusCode;
+
+use super::{Ctx, Exit, Flow, headers};
 use crate::model::Consumer;
 
 /// The credential that authenticated the request (`ngx.ctx.authenticated_credential`).
@@ -15,6 +17,25 @@ pub struct Credential {
 }
 
 impl Ctx {
+    /// The auth plugins' fallback when `anonymous` is configured and the request did not
+    /// authenticate: the anonymous consumer (by id or username) goes on, with Kong's headers for
+    /// it; a missing one is a 500 with Kong's message (`kong/plugins/key-auth/handler.lua`,
+    /// `basic-auth/access.lua`, openid-connect's `anonymous`).
+    pub fn authenticate_anonymous(&mut self, anonymous: &str) -> Flow {
+        let Some(consumer) = self.snapshot.consumer_by_id_or_username(anonymous) else {
+            tracing::error!(%anonymous, "anonymous consumer is configured but doesn't exist");
+            let message = format!("anonymous consumer {anonymous} is configured but doesn't exist");
+            let request_id = self.request_id().to_owned();
+            return Flow::Respond(Exit::error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                &message,
+                &request_id,
+            ));
+        };
+        self.authenticate_as(Some(consumer), None);
+        Flow::Continue
+    }
+
     /// Authenticates the request and sets Kong's upstream headers for it:
     ///
     /// * a consumer sets (or clears, when a field is empty) `X-Consumer-ID`,

@@ -30,22 +30,7 @@ pub fn execute(plugin: &BasicAuth, ctx: &mut Ctx) -> Flow {
             .header(WWW_AUTHENTICATE, plugin.challenge.clone());
         return Flow::Respond(exit);
     };
-    match ctx.snapshot.consumer_by_id_or_username(anonymous) {
-        Some(consumer) => {
-            ctx.authenticate_as(Some(consumer), None);
-            Flow::Continue
-        }
-        None => {
-            tracing::error!(anonymous = %anonymous, "anonymous consumer is configured but doesn't exist");
-            let request_id = ctx.request_id().to_owned();
-            let message = format!("anonymous consumer {anonymous} is configured but doesn't exist");
-            Flow::Respond(Exit::error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                &message,
-                &request_id,
-            ))
-        }
-    }
+    ctx.authenticate_anonymous(anonymous)
 }
 
 /// `do_authentication`: `Proxy-Authorization` first, then `Authorization`; true when a

@@ -252,23 +252,7 @@ async fn unauthorized(
         tracing::debug!(%err, "openid-connect: stale session not destroyed");
     }
     if let Some(anonymous) = &conf.anonymous {
-        return match ctx.snapshot.consumer_by_id_or_username(anonymous) {
-            Some(consumer) => {
-                ctx.authenticate_as(Some(consumer), None);
-                Flow::Continue
-            }
-            None => {
-                tracing::error!(%anonymous, "anonymous consumer is configured but doesn't exist");
-                let message =
-                    format!("anonymous consumer {anonymous} is configured but doesn't exist");
-                let request_id = ctx.request_id().to_owned();
-                Flow::Respond(Exit::error(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    &message,
-                    &request_id,
-                ))
-            }
-        };
+        return ctx.authenticate_anonymous(anonymous);
     }
     let challenge = if invalid_token {
         plugin.invalid_token_challenge.clone()
