@@ -93,15 +93,7 @@ impl GatewayWorld {
         let namespaced = self.ns(username);
         let consumer = json!({ "username": namespaced, "custom_id": self.ns(custom_id) });
         let id = self.provisioner.create_consumer_entity(consumer).await?;
-        self.created.push(format!("/consumers/{id}"));
-        self.consumers.insert(
-            username.to_owned(),
-            Consumer {
-                id,
-                username: namespaced,
-                credential: None,
-            },
-        );
+        self.remember_consumer(username.to_owned(), id, namespaced);
         Ok(())
     }
 
@@ -141,30 +133,14 @@ impl GatewayWorld {
     ) -> Result<(), Error> {
         let consumer = json!({ "custom_id": self.ns(custom_id) });
         let id = self.provisioner.create_consumer_entity(consumer).await?;
-        self.created.push(format!("/consumers/{id}"));
-        self.consumers.insert(
-            label.to_owned(),
-            Consumer {
-                id,
-                username: String::new(),
-                credential: None,
-            },
-        );
+        self.remember_consumer(label.to_owned(), id, String::new());
         Ok(())
     }
 
     /// A consumer whose username is exactly `username` (not namespaced), known to the feature by that name.
     pub async fn create_consumer_exactly(&mut self, username: &str) -> Result<(), Error> {
         let id = self.provisioner.create_consumer(username).await?;
-        self.created.push(format!("/consumers/{id}"));
-        self.consumers.insert(
-            username.to_owned(),
-            Consumer {
-                id,
-                username: username.to_owned(),
-                credential: None,
-            },
-        );
+        self.remember_consumer(username.to_owned(), id, username.to_owned());
         Ok(())
     }
 
@@ -271,19 +247,25 @@ impl GatewayWorld {
         Ok(())
     }
 
+    /// Records a consumer the scenario created, under the name the feature calls it by, for clean-up and for
+    /// the steps that name it.
+    fn remember_consumer(&mut self, label: impl Into<String>, id: String, username: String) {
+        self.created.push(format!("/consumers/{id}"));
+        self.consumers.insert(
+            label.into(),
+            Consumer {
+                id,
+                username,
+                credential: None,
+            },
+        );
+    }
+
     /// A consumer named `username` (namespaced).
     pub async fn create_consumer(&mut self, username: &str) -> Result<(), Error> {
         let namespaced = self.ns(username);
         let id = self.provisioner.create_consumer(&namespaced).await?;
-        self.created.push(format!("/consumers/{id}"));
-        self.consumers.insert(
-            username.to_owned(),
-            Consumer {
-                id,
-                username: namespaced,
-                credential: None,
-            },
-        );
+        self.remember_consumer(username.to_owned(), id, namespaced);
         Ok(())
     }
 
