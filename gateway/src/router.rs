@@ -299,35 +299,29 @@ fn host_matches(pattern: &str, host: &str) -> bool {
 
 /// The upstream path for `path_handling = "v0"`: the service path joined with what is left of
 /// the request path after `strip_path`.
-pub fn upstream_path(
+pub fn upstream_path<'a>(
     service_path: Option<&str>,
-    request_path: &str,
+    request_path: &'a str,
     prefix: Option<&str>,
     strip: bool,
-) -> String {
+) -> Cow<'a, str> {
     let rest = match (strip, prefix) {
         (true, Some(p)) => &request_path[p.len().min(request_path.len())..],
         _ => request_path,
     };
     match service_path {
-        None | Some("") => {
-            if rest.starts_with('/') {
-                rest.to_owned()
-            } else {
-                format!("/{rest}")
-            }
-        }
-        Some(base) => {
-            if rest.is_empty() {
-                base.to_owned()
-            } else if base.ends_with('/') && rest.starts_with('/') {
-                format!("{base}{}", &rest[1..])
-            } else if base.ends_with('/') || rest.starts_with('/') {
-                format!("{base}{rest}")
-            } else {
-                format!("{base}/{rest}")
-            }
-        }
+        // The request's own path, borrowed: the proxy then forwards its path and query as they are.
+        None | Some("") if rest.starts_with('/') => Cow::Borrowed(rest),
+        None | Some("") => Cow::Owned(format!("/{rest}")),
+        Some(base) => Cow::Owned(if rest.is_empty() {
+            base.to_owned()
+        } else if base.ends_with('/') && rest.starts_with('/') {
+            format!("{base}{}", &rest[1..])
+        } else if base.ends_with('/') || rest.starts_with('/') {
+            format!("{base}{rest}")
+        } else {
+            format!("{base}/{rest}")
+        }),
     }
 }
 

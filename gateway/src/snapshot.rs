@@ -204,6 +204,8 @@ pub struct CompiledRoute {
     pub id: Arc<str>,
     pub service: Option<Arc<Service>>,
     pub service_id: Option<Arc<str>>,
+    /// Where the service's requests go (worked out here, not per request).
+    pub target: Option<Arc<crate::proxy::Target>>,
     pub chain: Vec<Link>,
 }
 
@@ -435,6 +437,7 @@ fn compile_routes(
             id: Arc::from(route.id.as_str()),
             service: service.map(|s| Arc::new(s.clone())),
             service_id: service.map(|s| Arc::from(s.id.as_str())),
+            target: service.map(|s| Arc::new(crate::proxy::Target::new(s))),
             chain,
         }));
     }

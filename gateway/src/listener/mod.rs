@@ -132,10 +132,10 @@ pub async fn serve_proxy(
             }
         };
         let _ = stream.set_nodelay(true);
-        let server_port = stream
-            .local_addr()
-            .ok()
-            .map(|a| crate::pdk::ServerPort(a.port()));
+        let client = crate::proxy::Client {
+            addr: client_addr,
+            server_port: stream.local_addr().ok().map(|a| a.port()),
+        };
         let phase = Arc::new(PhaseCell::new());
         let io = Watched::new(stream, Arc::clone(&phase), Arc::clone(&limits));
         let shared = Arc::clone(&shared);
@@ -153,10 +153,7 @@ pub async fn serve_proxy(
                     .and_then(|v| v.parse::<u64>().ok())
                     .is_some_and(|len| len > max)
             });
-            let mut req = req.map(|body| TimeoutBody::new(body, body_timeout, max_body).boxed());
-            if let Some(port) = server_port {
-                req.extensions_mut().insert(port);
-            }
+            let req = req.map(|body| TimeoutBody::new(body, body_timeout, max_body).boxed());
             async move {
                 let response = if declared_too_large {
                     crate::proxy::early_error(
@@ -165,7 +162,9 @@ pub async fn serve_proxy(
                         std::time::Instant::now(),
                     )
                 } else {
-                    crate::proxy::handle(shared, req, client_addr).await
+                    // Boxed: the request's future is large, and hyper moves the service's future
+                    // into place on every request; a box is moved as a pointer.
+                    Box::pin(crate::proxy::handle(shared, req, client)).await
                 };
                 Ok::<_, std::convert::Infallible>(
                     response.map(|inner| Tracked { inner, _idle: idle }),

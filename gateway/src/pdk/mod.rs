@@ -45,11 +45,6 @@ pub mod headers {
     pub const REQUEST_ID: HeaderName = crate::kong_headers::REQUEST_ID;
 }
 
-/// The port of the listener a request came in on (nginx's `$server_port`), put in the request's
-/// extensions by the listener.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ServerPort(pub u16);
-
 /// Values plugins keep between their phases, one per type (`kong.ctx.plugin`).
 #[derive(Default)]
 pub struct PluginState {
@@ -83,6 +78,8 @@ pub struct Ctx {
     pub body_buffer_size: usize,
     /// The client's address.
     pub client_addr: SocketAddr,
+    /// The port of the listener the request came in on (nginx's `$server_port`), when known.
+    pub server_port: Option<u16>,
     /// The running configuration this request uses.
     pub snapshot: Arc<Snapshot>,
     /// Matched route and service ids.
@@ -120,6 +117,7 @@ impl Ctx {
             body,
             body_buffer_size: CLIENT_BODY_BUFFER_SIZE,
             client_addr,
+            server_port: None,
             snapshot,
             route_id,
             service_id,
@@ -131,6 +129,13 @@ impl Ctx {
             uri_captures: None,
             request_id: None,
         }
+    }
+
+    /// The client's IP address as a header value (`X-Real-IP`, `X-Forwarded-For`).
+    pub fn client_ip(&self) -> http::HeaderValue {
+        // An IP address's text is always a valid header value.
+        http::HeaderValue::try_from(self.client_addr.ip().to_string())
+            .unwrap_or(http::HeaderValue::from_static("unknown"))
     }
 
     /// Kong's per-request id (`X-Kong-Request-Id`), made on first use.

@@ -21,7 +21,7 @@ use crate::state::Shared;
 
 /// The body type of requests and responses (defined by the PDK, which plugins read it through).
 pub use crate::pdk::Body;
-pub use upstream::Upstream;
+pub use upstream::{Target, Upstream};
 
 /// Kong's response for an error raised before a route is matched, with a fresh request id.
 pub fn error_response(err: ProxyError) -> Response<Body> {
@@ -61,12 +61,30 @@ pub fn early_error(shared: &Shared, err: ProxyError, start: Instant) -> Response
     resp
 }
 
+/// Who sent a request, and where it came in.
+#[derive(Debug, Clone, Copy)]
+pub struct Client {
+    pub addr: SocketAddr,
+    /// The listener's local port, when known.
+    pub server_port: Option<u16>,
+}
+
+impl From<SocketAddr> for Client {
+    fn from(addr: SocketAddr) -> Self {
+        Self {
+            addr,
+            server_port: None,
+        }
+    }
+}
+
 /// Handles one proxied request. Never panics and never fails: errors become Kong's responses.
 pub async fn handle(
     shared: Arc<Shared>,
     req: Request<Body>,
-    client_addr: SocketAddr,
+    client: impl Into<Client>,
 ) -> Response<Body> {
+    let client = client.into();
     let start = Instant::now();
     shared.count_request();
     let snapshot = shared.snapshot.load_full();
@@ -109,12 +127,13 @@ pub async fn handle(
         now,
         parts,
         RequestBody::Stream(body),
-        client_addr,
+        client.addr,
         Arc::clone(&snapshot),
         route_id,
         service_id,
     );
     ctx.uri_captures = captures;
+    ctx.server_port = client.server_port;
 
     let mut collected: Vec<Arc<Instance>> = Vec::with_capacity(compiled.chain.len());
     let mut exit = None;
@@ -142,9 +161,8 @@ pub async fn handle(
     let mut proxied = None;
     let response = match exit {
         Some(e) => exit_response(e),
-        None => match &compiled.service {
-            None => exit_response(ProxyError::NoService.into_exit(ctx.request_id())),
-            Some(service) => {
+        None => match (&compiled.service, &compiled.target) {
+            (Some(service), Some(target)) => {
                 let kong = &shared.headers;
                 crate::kong_headers::inbound_via(&mut ctx.request.headers, ctx.request.version);
                 if kong.upstream_request_id
@@ -155,7 +173,13 @@ pub async fn handle(
                 let sent = Instant::now();
                 match shared
                     .upstream
-                    .forward(&mut ctx, service, &compiled.route, prefix.as_deref())
+                    .forward(
+                        &mut ctx,
+                        service,
+                        target,
+                        &compiled.route,
+                        prefix.as_deref(),
+                    )
                     .await
                 {
                     Ok(resp) => {
@@ -172,6 +196,7 @@ pub async fn handle(
                     }
                 }
             }
+            _ => exit_response(ProxyError::NoService.into_exit(ctx.request_id())),
         },
     };
 

@@ -119,7 +119,7 @@ impl Pool {
         self: &Arc<Self>,
         host: &str,
         port: u16,
-        key: &str,
+        key: &Arc<str>,
         request: Request<Body>,
         limits: Limits,
     ) -> Result<Response<Body>, ProxyError> {
@@ -184,7 +184,7 @@ impl Pool {
             pause: PauseTimer::new(limits.read),
             release: Some(Release {
                 pool: Arc::clone(self),
-                key: key.to_owned(),
+                key: Arc::clone(key),
                 conn: Some(conn),
             }),
         };
@@ -488,7 +488,7 @@ impl HttpBody for WriteWatch {
 /// Puts the connection back in the pool once the response body has been read to its end.
 struct Release {
     pool: Arc<Pool>,
-    key: String,
+    key: Arc<str>,
     conn: Option<Idle>,
 }
 

@@ -341,7 +341,13 @@ async fn an_upstream_uri_that_cannot_be_built_is_kongs_500() {
         None,
     );
     let err = super::Upstream::new()
-        .forward(&mut ctx, &service, &route, None)
+        .forward(
+            &mut ctx,
+            &service,
+            &super::Target::new(&service),
+            &route,
+            None,
+        )
         .await
         .unwrap_err();
     assert!(matches!(err, ProxyError::Internal(_)), "{err:?}");

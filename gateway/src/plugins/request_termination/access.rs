@@ -91,11 +91,7 @@ async fn echo(conf: &Config, ctx: &mut Ctx, status: StatusCode) -> Exit {
                 .to_ascii_lowercase()
         })
         .unwrap_or_default();
-    let port = ctx
-        .request
-        .extensions
-        .get::<crate::pdk::ServerPort>()
-        .map(|p| p.0);
+    let port = ctx.server_port;
     let body = ctx.body_table().await;
     let raw_body = ctx
         .raw_body()
