@@ -217,7 +217,7 @@ fn forwarded_headers(
     original_host: Option<&HeaderValue>,
     prefix: Option<&str>,
 ) {
-    let ip = HeaderValue::from(ctx.client_ip());
+    let ip = ctx.client_ip();
     let xff = match headers.get(&X_FORWARDED_FOR).map(HeaderValue::as_bytes) {
         Some(prev) => {
             let mut v = Vec::with_capacity(prev.len() + 2 + ip.len());
