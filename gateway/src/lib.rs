@@ -247,7 +247,7 @@ impl GatewayBuilder {
                 Arc::clone(&changed),
             ));
             background.push(Background::Listen(
-                store_for_events,
+                Box::new(store_for_events),
                 Arc::clone(&sessions),
                 changed,
             ));
@@ -378,7 +378,11 @@ enum Background {
     /// Reload the entities when another node wrote: every `db_update_frequency`, and when woken.
     Refresh(Duration, Arc<tokio::sync::Notify>),
     /// Listen for other nodes' notifications ([`store::postgres::events`]).
-    Listen(PgStore, Arc<sessions::PgSessions>, Arc<tokio::sync::Notify>),
+    Listen(
+        Box<PgStore>,
+        Arc<sessions::PgSessions>,
+        Arc<tokio::sync::Notify>,
+    ),
     /// Delete expired `sessions` rows every `_debug_pg_ttl_cleanup_interval`.
     Cleanup(Arc<sessions::PgSessions>, Duration),
 }
@@ -391,7 +395,7 @@ impl Background {
                 match self {
                     Self::Refresh(every, changed) => refresh_loop(&shared, every, &changed).await,
                     Self::Listen(store, sessions, changed) => {
-                        store::postgres::events::listen_loop(store, sessions, changed).await;
+                        store::postgres::events::listen_loop(*store, sessions, changed).await;
                     }
                     Self::Cleanup(sessions, every) => {
                         sessions::cleanup_loop(sessions, shared.clock.clone(), every).await;
