@@ -5,7 +5,8 @@
 # 2. the conformance suite a second time against the reference gateway started as a separate process from its
 #    binary, reached only through --proxy-url/--admin-url: the path a real Kong is tested by, run on every CI run.
 # 3. the same again with declarative provisioning (POST /config), the path for Kong DB-less, and once more
-#    against the binary on a private PostgreSQL (KONG_DATABASE=postgres, Kong's traditional mode);
+#    against the binary on a private PostgreSQL (KONG_DATABASE=postgres, Kong's traditional mode); then the
+#    OpenID Connect scenarios with their sessions in a private Redis (session_storage: redis);
 # 4. the suite against a JSON server that is not Kong: it must fail, with one line saying so.
 # Before any of these, formatting (`cargo fmt --check`) and lints (`cargo clippy ... -D warnings`) must be clean.
 # Fails if any step fails.
@@ -150,6 +151,48 @@ cargo test -p steps --test conformance --locked -- \
     --junit-report "$log_dir/junit-postgres.xml" --matrix-report "$log_dir/matrix-postgres.md"
 stop_gateway
 stop_postgres
+trap stop_gateway EXIT
+
+# ---- 3c. the OpenID Connect scenarios with their sessions in Redis (Kong EE's session_storage: redis) ----
+# A private redis-server from Debian's package (ci/setup.sh) on a free loopback port, without persistence; the
+# in-process reference gateway's openid-connect plugin is provisioned with session_storage: redis and this server
+# (--oidc-redis). Only the @openid-connect scenarios run: the others have no openid-connect plugin.
+redis_dir="$(mktemp -d)"
+redis_port="$(free_port)"
+redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no --dir "$redis_dir" \
+    >"$log_dir/redis.log" 2>&1 &
+redis_pid=$!
+stop_redis() {
+    kill "$redis_pid" 2>/dev/null || true
+    wait "$redis_pid" 2>/dev/null || true
+    rm -rf "$redis_dir"
+}
+trap 'stop_gateway; stop_redis' EXIT
+deadline=$((SECONDS + 10))
+until (exec 3<>"/dev/tcp/127.0.0.1/$redis_port") 2>/dev/null; do
+    if ((SECONDS >= deadline)) || ! kill -0 "$redis_pid" 2>/dev/null; then
+        echo "ci/test.sh: redis-server did not listen on 127.0.0.1:$redis_port:" >&2
+        tail -n 5 "$log_dir/redis.log" >&2 || true
+        exit 1
+    fi
+    sleep 0.05
+done
+echo "ci/test.sh: OpenID Connect scenarios with session_storage: redis (redis-server :$redis_port)"
+cargo test -p steps --test conformance --locked -- --tags @openid-connect --oidc-redis "127.0.0.1:$redis_port" \
+    --junit-report "$log_dir/junit-redis.xml" --matrix-report "$log_dir/matrix-redis.md"
+# The sessions really went to Redis: it holds keys (RESP DBSIZE over bash's /dev/tcp, no redis-cli needed).
+redis_keys="$(
+    exec 3<>"/dev/tcp/127.0.0.1/$redis_port"
+    printf '*1\r\n$6\r\nDBSIZE\r\n' >&3
+    read -r -t 2 reply <&3
+    echo "${reply//[$':\r']/}"
+)"
+if ! [[ "$redis_keys" =~ ^[0-9]+$ ]] || ((redis_keys == 0)); then
+    echo "ci/test.sh: the OpenID Connect run left no session in Redis (DBSIZE '$redis_keys')" >&2
+    exit 1
+fi
+echo "ci/test.sh: Redis holds $redis_keys session keys after the run"
+stop_redis
 trap stop_gateway EXIT
 
 # ---- 4. a target that is not Kong must fail the run, with one line ----

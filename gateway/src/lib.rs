@@ -215,6 +215,7 @@ impl GatewayBuilder {
             }
             let store = PgStore::new(&self.pg)?;
             migrations::state(&store).await?.check()?;
+            let store_for_events = store.clone();
             let sessions = Arc::new(sessions::PgSessions::new(store.clone()));
             let storage = resty_session::storage::Storage::Postgres(Arc::clone(&sessions));
             let catalogue = Arc::new(Catalogue::new(Deps::with_session_storage(storage)));
@@ -240,7 +241,16 @@ impl GatewayBuilder {
                 self.headers,
             )
             .map_err(|e| Error::Config(format!("the stored entities do not compile: {e:?}")))?;
-            background.push(Background::Refresh(self.db_update_frequency));
+            let changed = Arc::new(tokio::sync::Notify::new());
+            background.push(Background::Refresh(
+                self.db_update_frequency,
+                Arc::clone(&changed),
+            ));
+            background.push(Background::Listen(
+                Box::new(store_for_events),
+                Arc::clone(&sessions),
+                changed,
+            ));
             background.push(Background::Cleanup(sessions, self.ttl_cleanup_interval));
             shared
         } else {
@@ -365,8 +375,14 @@ impl GatewayBuilder {
 
 /// Timers a `postgres` node runs beside its listeners, until it stops.
 enum Background {
-    /// Reload the entities when another node wrote, every `db_update_frequency`.
-    Refresh(Duration),
+    /// Reload the entities when another node wrote: every `db_update_frequency`, and when woken.
+    Refresh(Duration, Arc<tokio::sync::Notify>),
+    /// Listen for other nodes' notifications ([`store::postgres::events`]).
+    Listen(
+        Box<PgStore>,
+        Arc<sessions::PgSessions>,
+        Arc<tokio::sync::Notify>,
+    ),
     /// Delete expired `sessions` rows every `_debug_pg_ttl_cleanup_interval`.
     Cleanup(Arc<sessions::PgSessions>, Duration),
 }
@@ -377,7 +393,10 @@ impl Background {
         tokio::spawn(async move {
             let work = async move {
                 match self {
-                    Self::Refresh(every) => refresh_loop(&shared, every).await,
+                    Self::Refresh(every, changed) => refresh_loop(&shared, every, &changed).await,
+                    Self::Listen(store, sessions, changed) => {
+                        store::postgres::events::listen_loop(*store, sessions, changed).await;
+                    }
                     Self::Cleanup(sessions, every) => {
                         sessions::cleanup_loop(sessions, shared.clock.clone(), every).await;
                     }
@@ -391,15 +410,20 @@ impl Background {
     }
 }
 
-/// Polls PostgreSQL every `every` and reloads the entities when another node wrote. While the
-/// database is down the node keeps serving its last snapshot and logs one line per poll.
-async fn refresh_loop(shared: &Shared, every: Duration) {
+/// Polls PostgreSQL every `every`, and whenever `changed` is notified (another node's write), and
+/// reloads the entities when another node wrote. While the database is down the node keeps serving its
+/// last snapshot and logs one line per [`store::OutageLog::EVERY`], and one when it is back.
+async fn refresh_loop(shared: &Shared, every: Duration, changed: &tokio::sync::Notify) {
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tick.tick().await;
     let mut failing = false;
+    let outage = store::OutageLog::default();
     loop {
-        tick.tick().await;
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = changed.notified() => {}
+        }
         match shared.refresh().await {
             Ok(reloaded) => {
                 if failing {
@@ -412,7 +436,9 @@ async fn refresh_loop(shared: &Shared, every: Duration) {
             }
             Err(err) => {
                 failing = true;
-                tracing::error!(%err, "cannot check PostgreSQL for updated entities; serving the last loaded configuration");
+                if outage.should_log() {
+                    tracing::error!(%err, "cannot check PostgreSQL for updated entities; serving the last loaded configuration");
+                }
             }
         }
     }

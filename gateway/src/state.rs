@@ -43,6 +43,8 @@ pub struct Shared {
     store: Option<PgStore>,
     /// The cluster version the entities were loaded at (`postgres` mode).
     version: AtomicI64,
+    /// Admin API writes that PostgreSQL failed are logged once per interval, not once per request.
+    write_outage: crate::store::OutageLog,
     /// Which of Kong's standard headers responses and upstream requests get.
     pub headers: crate::KongHeaders,
 }
@@ -105,6 +107,7 @@ impl Shared {
             requests: AtomicU64::new(0),
             mode,
             version: AtomicI64::new(store.as_ref().map_or(0, |(_, v)| *v)),
+            write_outage: crate::store::OutageLog::default(),
             store: store.map(|(s, _)| s),
             headers,
         }))
@@ -181,7 +184,9 @@ impl Shared {
         guard: OwnedMutexGuard<()>,
     ) -> Result<T, DbError> {
         let failed = |e: StoreError| {
-            tracing::error!(err = %e, "Admin API write failed in PostgreSQL");
+            if self.write_outage.should_log() {
+                tracing::error!(err = %e, "Admin API write failed in PostgreSQL; further failures in the next {} s are not logged", crate::store::OutageLog::EVERY.as_secs());
+            }
             DbError::Store(e.0)
         };
         let mut client = store.client().await.map_err(failed)?;
@@ -343,6 +348,8 @@ pub async fn expire_credentials(shared: Arc<Shared>, mut stop: tokio::sync::watc
         {
             match shared.write_async(|db| Ok(db.purge_expired(now))).await {
                 Ok(purged) => tracing::debug!(purged, "expired credentials deleted"),
+                // Logged by the write, once per interval.
+                Err(DbError::Store(_)) => {}
                 Err(err) => tracing::warn!(?err, "deleting expired credentials failed"),
             }
         }

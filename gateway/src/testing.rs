@@ -184,45 +184,100 @@ plugins:
     )
 }
 
-/// A private `redis-server` (Debian's package, `ci/setup.sh`) on a free loopback port, without
-/// persistence, killed on drop. A server that cannot start fails the test with one line.
+/// A private `redis-server` (Debian's package, `ci/setup.sh`) on a free loopback port, its data in a
+/// temporary directory with an append-only file synced on every write (so what it acknowledged survives
+/// [`RedisServer::stop`] + [`RedisServer::restart`]), killed and removed on drop. A server that cannot
+/// start fails the test with one line.
 pub struct RedisServer {
-    child: std::process::Child,
+    child: Option<std::process::Child>,
     port: u16,
     dir: std::path::PathBuf,
+}
+
+fn redis_fail(why: String) -> ! {
+    panic!("cannot start a private redis-server for this test: {why}")
 }
 
 impl RedisServer {
     /// Starts it and waits (at most 10 s) until it accepts connections.
     pub fn start() -> Self {
-        let fail = |why: String| -> ! {
-            panic!("cannot start a private redis-server for this test: {why}")
-        };
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .map(|a| a.port())
-            .unwrap_or_else(|e| fail(format!("no free loopback port: {e}")));
+            .unwrap_or_else(|e| redis_fail(format!("no free loopback port: {e}")));
         let dir = std::env::temp_dir().join(format!("gateway-redis-{}", uuid::Uuid::new_v4()));
-        std::fs::create_dir_all(&dir).unwrap_or_else(|e| fail(format!("{}: {e}", dir.display())));
+        std::fs::create_dir_all(&dir)
+            .unwrap_or_else(|e| redis_fail(format!("{}: {e}", dir.display())));
+        let mut server = Self {
+            child: None,
+            port,
+            dir,
+        };
+        server.restart();
+        server
+    }
+
+    /// Starts the server again on its port and data directory (after [`RedisServer::stop`]).
+    pub fn restart(&mut self) {
         let child = std::process::Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args([
+                "--port",
+                &self.port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "always",
+            ])
             .arg("--dir")
-            .arg(&dir)
+            .arg(&self.dir)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
-            .unwrap_or_else(|e| fail(format!("cannot run redis-server ({e}); run ci/setup.sh, which installs Debian's redis-server")));
-        let server = Self { child, port, dir };
+            .unwrap_or_else(|e| redis_fail(format!("cannot run redis-server ({e}); run ci/setup.sh, which installs Debian's redis-server")));
+        self.child = Some(child);
+        let port = self.port;
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
             if std::time::Instant::now() > deadline {
-                fail(format!(
+                redis_fail(format!(
                     "redis-server did not listen on 127.0.0.1:{port} within 10 s"
                 ));
             }
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
-        server
+    }
+
+    /// Kills the server (an outage); its data stays for [`RedisServer::restart`].
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Freezes the server (`SIGSTOP`): connections stay open and nothing answers, so only the
+    /// client's deadlines end a call. [`RedisServer::resume`] thaws it.
+    pub fn pause(&self) {
+        self.signal("-STOP");
+    }
+
+    /// Thaws a [`RedisServer::pause`]d server.
+    pub fn resume(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, signal: &str) {
+        let pid = self.child.as_ref().map(std::process::Child::id);
+        let pid = pid.unwrap_or_else(|| redis_fail("the server is stopped".to_owned()));
+        let ok = std::process::Command::new("kill")
+            .args([signal, &pid.to_string()])
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "kill {signal} {pid} failed");
     }
 
     /// The loopback port it listens on.
@@ -233,8 +288,54 @@ impl RedisServer {
 
 impl Drop for RedisServer {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        if self.child.is_some() {
+            self.resume();
+        }
+        self.stop();
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Log lines captured from this thread (a current-thread runtime runs every task of the test on it).
+#[derive(Clone, Default)]
+pub struct Logs(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl Logs {
+    /// Captures every event at `debug` and above until the guard drops.
+    pub fn capture() -> (Self, tracing::subscriber::DefaultGuard) {
+        let logs = Self::default();
+        let writer = logs.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::DEBUG)
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        (logs, tracing::subscriber::set_default(subscriber))
+    }
+
+    /// How many captured lines contain `needle`.
+    pub fn count(&self, needle: &str) -> usize {
+        let bytes = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        String::from_utf8_lossy(&bytes)
+            .lines()
+            .filter(|line| line.contains(needle))
+            .count()
+    }
+}
+
+impl std::io::Write for Logs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }

@@ -175,8 +175,25 @@ async fn enabled_plugins(State(s): AppState) -> Response {
     ok(json!({ "enabled_plugins": names }))
 }
 
-async fn get_config(State(s): AppState) -> Response {
-    ok(s.read(|db| crate::declarative::export(db, s.catalogue.as_ref())))
+/// Kong's answer to `GET` and `POST /config` on a node with a database (`kong/api/routes/config.lua`:
+/// 400 when `kong.db.strategy ~= "off"`): in `postgres` mode the entities are rows, written one by one.
+pub const CONFIG_NEEDS_DBLESS: &str =
+    "this endpoint is only available when Kong is configured to not use a database";
+
+/// `/config` in `postgres` mode: Kong's 400. The embedded `memory` mode (not a Kong mode) keeps it, so
+/// a test can load a whole document at once.
+fn refuse_with_database(s: &Shared) -> Result<()> {
+    if s.mode == crate::store::DatabaseMode::Postgres {
+        return Err(AdminError::BadRequest(CONFIG_NEEDS_DBLESS.to_owned()));
+    }
+    Ok(())
+}
+
+async fn get_config(State(s): AppState) -> Result<Response> {
+    refuse_with_database(&s)?;
+    Ok(ok(s.read(|db| {
+        crate::declarative::export(db, s.catalogue.as_ref())
+    })))
 }
 
 async fn post_config(
@@ -184,6 +201,7 @@ async fn post_config(
     Query(params): Query<HashMap<String, String>>,
     req: Request,
 ) -> Result<Response> {
+    refuse_with_database(&s)?;
     let content_type = req
         .headers()
         .get(axum::http::header::CONTENT_TYPE)

@@ -140,3 +140,12 @@ pub enum SessionError {
     #[error("unable to destroy session ({0})")]
     Destroy(StorageError),
 }
+
+impl SessionError {
+    /// Whether the session's storage (PostgreSQL, Redis) failed. The store logs that itself, once per
+    /// [`OutageLog::EVERY`](crate::store::OutageLog::EVERY), so callers log it at debug level only: an
+    /// outage is one line per interval, not one per request.
+    pub fn is_storage(&self) -> bool {
+        matches!(self, Self::Store(_) | Self::Destroy(_))
+    }
+}

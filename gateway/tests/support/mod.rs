@@ -2,9 +2,11 @@
 //! `postgresql` package, initialised into a temporary directory and listening on a free loopback port
 //! (run as the `postgres` user when the test runs as root, since PostgreSQL refuses root), stopped
 //! and removed on drop. `ci/setup.sh` installs the package; a server that cannot start fails the test
-//! with one line saying why.
+//! with one line saying why. [`node`] starts gateway nodes on it and talks to them.
 
 #![allow(dead_code, clippy::unwrap_used)]
+
+pub mod node;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -168,6 +168,13 @@ struct Custom {
         hide_env_values = true
     )]
     idp_password: Option<Secret>,
+
+    /// Keep the OpenID Connect scenarios' sessions in this Redis (`HOST:PORT`, as the gateway reaches it): their
+    /// openid-connect plugin is provisioned with `session_storage: redis` and Kong 3.10's `redis.host` /
+    /// `redis.port` (Kong Enterprise's Redis session storage) instead of cookie storage. The same scenarios must
+    /// pass; the cookie then holds only the session's header.
+    #[arg(long, env = "CONFORMANCE_OIDC_REDIS", value_name = "host:port")]
+    oidc_redis: Option<world::RedisAddr>,
 }
 
 /// `--idp`: which provider the harness starts itself.
@@ -338,6 +345,10 @@ async fn main() -> ExitCode {
             eprintln!("{error}");
             return ExitCode::FAILURE;
         }
+    }
+    if let Some(redis) = opts.custom.oidc_redis.clone() {
+        println!("openid-connect sessions: session_storage redis at {redis}");
+        world::use_oidc_redis(redis);
     }
     let skip_short_lifespans = !idp.can_shorten_lifespans();
     let idp_description = idp.describe();

@@ -39,6 +39,15 @@ pub async fn execute(plugin: &OpenIdConnect, ctx: &mut Ctx) -> Flow {
     let mut sessions = Sessions::default();
     let flow = match authenticate(plugin, ctx, &mut sessions).await {
         Ok(login) => authorized(plugin, ctx, &mut sessions, login).await,
+        // The session store is down: the client did nothing wrong and may still be logged in.
+        Err(Failure::Unauthorized { .. }) if sessions.storage_failed => {
+            let request_id = ctx.request_id().to_owned();
+            Flow::Respond(Exit::error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                UNEXPECTED,
+                &request_id,
+            ))
+        }
         Err(Failure::Unauthorized {
             invalid_token,
             reason,
@@ -171,6 +180,10 @@ async fn authorized(
         session.set_subject(login.identity.subject.clone());
         match session.save(ctx.now).await {
             Ok(()) => sessions.current = Some(session),
+            // A storage outage (Redis) is logged by the store, once per interval.
+            Err(err) if err.is_storage() => {
+                tracing::debug!(%err, "openid-connect: session save failed");
+            }
             Err(err) => tracing::error!(%err, "openid-connect: session save failed"),
         }
     }

@@ -23,6 +23,9 @@
 //!   [`access::PROVIDER_INVALID`], or **504** [`access::PROVIDER_TIMEOUT`] when it does not answer within
 //!   `timeout`. Kong documents no status for this; a gateway error says truthfully that the
 //!   client did nothing wrong. The session is kept, so a short outage does not log users out.
+//! * the session store (`session_storage: redis`) failing or not answering within its timeouts, and no
+//!   other credential → **500** `An unexpected error occurred` (Kong's standard error body), not a 401
+//!   that would tell the client it is logged out; the store logs the outage once per interval.
 //! * a refresh token the provider refuses → the session is destroyed (expiring `Set-Cookie`) and
 //!   the search goes on; with nothing else → 401.
 //!
@@ -50,7 +53,7 @@
 //! implemented); `client_secret_jwt`, `private_key_jwt` and mTLS client authentication
 //! (rejected by the schema); token revocation and RP-initiated logout at the provider;
 //! `hide_credentials`, upstream/downstream headers other than the access token; claim-based
-//! authorization (`scopes_required`, `groups_required`, …); memcached/Redis session storage;
+//! authorization (`scopes_required`, `groups_required`, …); memcached session storage;
 //! HS* tokens signed with the client secret. A password or client-credentials grant always removes
 //! the `Authorization: Basic` header it consumed, so the user's password never reaches the upstream.
 //!

@@ -119,6 +119,9 @@ pub(super) struct Sessions {
     pub(super) stale: Option<Session>,
     /// The object of a cookie that did not open, reused when a new session is saved.
     pub(super) fresh: Option<Session>,
+    /// The cookie's session could not be looked up because its storage (Redis) failed: when nothing
+    /// else authenticates the request it gets 500, not a 401 that would tell the client it is logged out.
+    pub(super) storage_failed: bool,
 }
 
 impl Sessions {
@@ -157,11 +160,16 @@ pub(super) async fn from_session(
         Session::open(plugin.session_config(ctx), cookies.as_deref(), ctx.now).await;
     if let Err(reason) = &opened {
         tracing::debug!(%reason, "openid-connect: session not present");
+        sessions.storage_failed = matches!(reason, crate::resty_session::OpenError::Storage(_));
     }
     if logout_configured && is_logout(conf, ctx).await {
         if opened.is_ok() {
-            if let Err(err) = session.logout(ctx.now).await {
-                tracing::warn!(%err, "openid-connect: session logout failed");
+            match session.logout(ctx.now).await {
+                Ok(()) => {}
+                Err(err) if err.is_storage() => {
+                    tracing::debug!(%err, "openid-connect: session logout failed");
+                }
+                Err(err) => tracing::warn!(%err, "openid-connect: session logout failed"),
             }
             sessions.stale = Some(session);
         }
@@ -237,8 +245,13 @@ async fn resume(
     }
     session.set_data(SessionData::new(&login, data.method).to_value());
     session.set_subject(login.identity.subject.clone());
-    if let Err(err) = session.save(now).await {
-        tracing::error!(%err, "openid-connect: session save failed");
+    match session.save(now).await {
+        Ok(()) => {}
+        // A storage outage (Redis) is logged by the store, once per interval.
+        Err(err) if err.is_storage() => {
+            tracing::debug!(%err, "openid-connect: session save failed");
+        }
+        Err(err) => tracing::error!(%err, "openid-connect: session save failed"),
     }
     tracing::debug!("openid-connect: access token refreshed behind the session");
     Ok(login)

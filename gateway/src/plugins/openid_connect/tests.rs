@@ -1446,6 +1446,98 @@ async fn redis_storage_shares_sessions_between_nodes() {
     assert_eq!(after.status(), 401, "logged out on B, gone on A");
 }
 
+/// Issue 10, item 4 with Redis: while the session store is down (stopped, or frozen so that only the
+/// configured timeouts end a call) a request that needs its session gets Kong's 500 with the standard
+/// body, routes that need no store keep serving, the outage is logged once per interval and not per
+/// request, and once Redis is back the session acknowledged before the outage opens again, no restart.
+#[tokio::test]
+async fn a_redis_outage_answers_500_logs_once_and_recovers_without_losing_sessions() {
+    let mut redis = crate::testing::RedisServer::start();
+    let config = format!(
+        "          auth_methods: [session, password]\n          session_storage: redis\n          redis:\n            host: 127.0.0.1\n            port: {}\n            connect_timeout: 200\n            send_timeout: 200\n            read_timeout: 200",
+        redis.port()
+    );
+    let (_idp, gw) = started(&config).await;
+    let login = send(
+        &gw,
+        request("GET", "/oidc", &[("authorization", &basic("john", "doe"))]),
+    )
+    .await;
+    assert_eq!(login.status(), 200);
+    let cookie = cookie_pair(&set_cookies(&login)[0]);
+    let token = upstream_authorization(&login);
+    let (logs, _guard) = crate::testing::Logs::capture();
+    let outage = Instant::now();
+
+    redis.stop();
+    for _ in 0..10 {
+        let during = send(&gw, request("GET", "/oidc", &[("cookie", &cookie)])).await;
+        assert_eq!(during.status(), 500);
+        assert_eq!(
+            json_body(&during)["message"],
+            super::access::UNEXPECTED,
+            "Kong's standard error body"
+        );
+        assert_eq!(send(&gw, request("GET", "/plain", &[])).await.status(), 200);
+    }
+    // A login still reaches the upstream (the provider is up); only its session cannot be kept.
+    let unsaved = send(
+        &gw,
+        request("GET", "/oidc", &[("authorization", &basic("john", "doe"))]),
+    )
+    .await;
+    assert_eq!(unsaved.status(), 200);
+    assert!(set_cookies(&unsaved).is_empty());
+
+    redis.restart();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let back = send(&gw, request("GET", "/oidc", &[("cookie", &cookie)])).await;
+        if back.status() == 200 {
+            assert_eq!(upstream_authorization(&back), token, "the same session");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "Redis is back, the session is not: {}",
+            back.status()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // Frozen: connections stay open and nothing answers; the timeouts (600 ms in all) end the call.
+    redis.pause();
+    let started_at = Instant::now();
+    let frozen = send(&gw, request("GET", "/oidc", &[("cookie", &cookie)])).await;
+    assert_eq!(frozen.status(), 500);
+    assert!(
+        started_at.elapsed() < Duration::from_secs(3),
+        "a frozen Redis held the request for {:?}",
+        started_at.elapsed()
+    );
+    redis.resume();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while send(&gw, request("GET", "/oidc", &[("cookie", &cookie)]))
+        .await
+        .status()
+        != 200
+    {
+        assert!(
+            Instant::now() < deadline,
+            "Redis thawed, the session did not come back"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    let lines = logs.count("session storage (Redis) failed");
+    let intervals = 1 + outage.elapsed().as_secs() / crate::store::OutageLog::EVERY.as_secs();
+    assert!(
+        (1..=usize::try_from(2 * intervals).unwrap()).contains(&lines),
+        "{lines} log lines about the outage in {:?}, for 12+ failed requests",
+        outage.elapsed()
+    );
+}
+
 #[tokio::test]
 async fn redis_settings_this_gateway_lacks_are_refused() {
     let catalogue = crate::testing::catalogue();

@@ -24,7 +24,7 @@ pub async fn execute(plugin: &SessionPlugin, ctx: &mut Ctx) -> Flow {
 
     if is_logout(plugin, ctx).await {
         if let Err(err) = session.logout(ctx.now).await {
-            tracing::warn!(%err, "session logout failed");
+            log_failure(&err, "session logout failed");
         }
         let mut exit = Exit::empty(StatusCode::OK);
         append_cookies(&mut exit.headers, &session);
@@ -38,7 +38,7 @@ pub async fn execute(plugin: &SessionPlugin, ctx: &mut Ctx) -> Flow {
     let Some(consumer) = consumer else {
         // The consumer is gone: end the session and let the other auth plugins decide.
         if let Err(err) = session.logout(ctx.now).await {
-            tracing::warn!(%err, "session logout failed");
+            log_failure(&err, "session logout failed");
         }
         ctx.state.insert(State {
             session,
@@ -48,7 +48,7 @@ pub async fn execute(plugin: &SessionPlugin, ctx: &mut Ctx) -> Flow {
     };
 
     if let Err(err) = session.refresh(ctx.now).await {
-        tracing::warn!(%err, "session refresh failed");
+        log_failure(&err, "session refresh failed");
     }
     for (name, value) in session.request_headers(ctx.now) {
         if let Ok(name) = HeaderName::from_bytes(name.as_bytes()) {
@@ -133,5 +133,15 @@ pub(super) fn append_cookies(headers: &mut http::HeaderMap, session: &Session) {
         if let Ok(v) = HeaderValue::from_str(cookie) {
             headers.append(SET_COOKIE, v);
         }
+    }
+}
+
+/// Logs a failed logout or refresh at warn level, as Kong's `access.lua` does; a storage failure only at
+/// debug level, since the store logs an outage itself once per interval.
+fn log_failure(err: &crate::resty_session::SessionError, what: &'static str) {
+    if err.is_storage() {
+        tracing::debug!(%err, "{what}");
+    } else {
+        tracing::warn!(%err, "{what}");
     }
 }

@@ -55,7 +55,12 @@ pub async fn execute(plugin: &SessionPlugin, ctx: &mut Ctx, response: &mut http:
     session.set_data(Value::Array(data));
     session.set_subject(Some(subject));
     if let Err(err) = session.save(ctx.now).await {
-        tracing::error!(%err, "session save failed");
+        // A storage outage is logged by the store, once per interval.
+        if err.is_storage() {
+            tracing::debug!(%err, "session save failed");
+        } else {
+            tracing::error!(%err, "session save failed");
+        }
         return;
     }
     for (name, value) in session.response_headers(ctx.now) {

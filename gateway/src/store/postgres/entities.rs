@@ -384,5 +384,11 @@ pub async fn persist(
             &[&node_id],
         )
         .await?;
+    // Delivered when the transaction commits: the other nodes reload at once.
+    tx.execute(
+        "SELECT pg_notify($1, $2)",
+        &[&super::events::CHANNEL, &super::events::ENTITIES_CHANGED],
+    )
+    .await?;
     Ok(Some(row.get(0)))
 }

@@ -4,10 +4,13 @@
 //! `sessions` table of `storage: kong` ([`sessions`]).
 //!
 //! What waits on PostgreSQL: Admin API writes (the row goes in before the Admin API answers), the poll
-//! that refreshes other nodes' writes every `db_update_frequency`, and `storage: kong` session reads
-//! and writes. The proxy's routing and credential lookups never do: they read the in-memory snapshot.
+//! that refreshes other nodes' writes every `db_update_frequency` (or at once, when another node's
+//! notification arrives: [`events`]), and `storage: kong` session reads (those not in the node's cache
+//! of verified rows) and writes. The proxy's routing and credential lookups never do: they read the
+//! in-memory snapshot.
 
 pub mod entities;
+pub mod events;
 pub mod migrations;
 pub mod sessions;
 
@@ -129,6 +132,8 @@ impl From<deadpool_postgres::PoolError> for StoreError {
 pub struct PgStore {
     pool: Pool,
     config: PgConfig,
+    /// The driver's settings, for connections outside the pool ([`events`]).
+    pg: tokio_postgres::Config,
 }
 
 impl fmt::Debug for PgStore {
@@ -160,7 +165,7 @@ impl PgStore {
         }
         // A Unix socket directory when the host is a path, as libpq does.
         let manager = Manager::from_config(
-            pg,
+            pg.clone(),
             tokio_postgres::NoTls,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
@@ -179,7 +184,13 @@ impl PgStore {
         Ok(Self {
             pool,
             config: config.clone(),
+            pg,
         })
+    }
+
+    /// The driver's settings, for a connection of its own.
+    pub fn pg_config(&self) -> &tokio_postgres::Config {
+        &self.pg
     }
 
     /// Where this store connects, for messages: `kong@127.0.0.1:5432/kong`.

@@ -41,6 +41,7 @@ use crate::identity::Provider;
 use crate::target::{self, Provisioning};
 
 pub use http::{Cookies, Outgoing, Reply};
+pub use openid_connect::{RedisAddr, use_oidc_redis};
 pub use provisioning::{Consumer, Scope};
 pub use suite::{Suite, plugins_not_enabled};
 

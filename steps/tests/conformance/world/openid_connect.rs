@@ -3,6 +3,7 @@
 //! tokens the scenario holds — the one the upstream received at login, and one it obtained from the provider
 //! itself. Runs in the steps of `features/openid_connect/`.
 
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
@@ -13,6 +14,47 @@ use crate::identity::{self, Lifespan, Provider};
 
 /// How long after its lifespan an access token may still be reported active before a step gives up.
 const EXPIRY_MARGIN: Duration = Duration::from_secs(10);
+
+/// A Redis as the gateway reaches it (`--oidc-redis HOST:PORT`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RedisAddr {
+    pub host: String,
+    pub port: u16,
+}
+
+impl std::str::FromStr for RedisAddr {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (host, port) = s
+            .rsplit_once(':')
+            .ok_or_else(|| format!("'{s}' is not HOST:PORT"))?;
+        let port = port
+            .parse()
+            .map_err(|_| format!("'{s}': '{port}' is not a port"))?;
+        if host.is_empty() {
+            return Err(format!("'{s}' has no host"));
+        }
+        Ok(Self {
+            host: host.to_owned(),
+            port,
+        })
+    }
+}
+
+impl std::fmt::Display for RedisAddr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.host, self.port)
+    }
+}
+
+/// The Redis every OpenID Connect set-up keeps its sessions in, when the run asked for one.
+static OIDC_REDIS: OnceLock<RedisAddr> = OnceLock::new();
+
+/// Makes every OpenID Connect set-up of the run use `session_storage: redis` at `redis`.
+pub fn use_oidc_redis(redis: RedisAddr) {
+    let _ = OIDC_REDIS.set(redis);
+}
 
 impl GatewayWorld {
     /// Kong's openid-connect how-to (reference §5, devdocs `configure-oidc-with-session-auth.md`): service
@@ -37,6 +79,11 @@ impl GatewayWorld {
         });
         if let Some(secret) = provider.client_secret() {
             config["client_secret"] = json!([secret]);
+        }
+        if let Some(redis) = OIDC_REDIS.get() {
+            // Kong 3.10's openid-connect schema: `session_storage` and the shared `redis` record.
+            config["session_storage"] = json!("redis");
+            config["redis"] = json!({ "host": redis.host, "port": redis.port });
         }
         if let (Value::Object(config), Value::Object(overrides)) = (&mut config, overrides) {
             config.extend(overrides);
