@@ -213,3 +213,97 @@ async fn configured_ssl_cert_pairs_are_served_by_sni() {
     }
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_api_serves_https_and_http2_with_its_generated_certificate() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
+    let mut tls = ListenSpec::tls(loopback);
+    tls.http2 = true;
+    let prefix = std::env::temp_dir().join(format!("tls-admin-{}", uuid::Uuid::new_v4()));
+    let gw = gateway::Gateway::builder()
+        .proxy_listen(loopback)
+        .admin_listens(vec![ListenSpec::plain(loopback), tls])
+        .prefix(&prefix)
+        .start()
+        .await
+        .unwrap();
+    let pem = gw
+        .generated_admin_certificate_pem()
+        .expect("no admin_ssl_cert: one is generated")
+        .to_owned();
+    // Written where Kong writes it.
+    let written = std::fs::read_to_string(prefix.join("ssl/admin-kong-default.crt")).unwrap();
+    assert_eq!(written, pem);
+    let port = gw.admin_listeners()[1].addr.port();
+    let client = client(&pem);
+    let status = client
+        .get(format!("https://localhost:{port}/status"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(status.status(), 200);
+    assert_eq!(status.version(), http::Version::HTTP_2);
+    let created = client
+        .post(format!("https://localhost:{port}/services"))
+        .json(&serde_json::json!({ "name": "over-tls", "url": "http://127.0.0.1:9/" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    // The plain entry serves the same Admin API.
+    let plain = reqwest::get(format!("http://{}/services/over-tls", gw.admin_addr()))
+        .await
+        .unwrap();
+    assert_eq!(plain.status(), 200);
+    gw.shutdown().await;
+    let _ = std::fs::remove_dir_all(prefix);
+}
+
+mod support;
+
+#[test]
+fn the_binary_serves_its_admin_api_over_tls_with_admin_ssl_cert() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = support::node::temp_prefix();
+    std::fs::create_dir_all(&dir).unwrap();
+    let made = rcgen::generate_simple_self_signed(vec!["admin.test".to_owned()]).unwrap();
+    let (cert, key) = (dir.join("admin.crt"), dir.join("admin.key"));
+    std::fs::write(&cert, made.cert.pem()).unwrap();
+    std::fs::write(&key, made.signing_key.serialize_pem()).unwrap();
+    let node = support::node::Node::start(
+        &[],
+        &[
+            ("KONG_ADMIN_LISTEN", "127.0.0.1:0 ssl"),
+            ("KONG_ADMIN_SSL_CERT", cert.to_str().unwrap()),
+            ("KONG_ADMIN_SSL_CERT_KEY", key.to_str().unwrap()),
+        ],
+    );
+    // The bound address, as the node recorded it in `<prefix>/.kong_env`.
+    let env = std::fs::read_to_string(node.prefix().join(".kong_env")).unwrap();
+    let admin_listen = env
+        .lines()
+        .find_map(|l| l.strip_prefix("admin_listen = "))
+        .unwrap();
+    let spec = ListenSpec::parse_list("admin_listen", admin_listen).unwrap()[0];
+    assert!(spec.ssl);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let answer = runtime.block_on(async {
+        reqwest::Client::builder()
+            .tls_certs_only([reqwest::Certificate::from_pem(made.cert.pem().as_bytes()).unwrap()])
+            .resolve("admin.test", spec.addr)
+            .timeout(Duration::from_secs(20))
+            .build()
+            .unwrap()
+            .get(format!("https://admin.test:{}/status", spec.addr.port()))
+            .send()
+            .await
+            .unwrap()
+            .status()
+    });
+    assert_eq!(answer, 200);
+    // `gateway health` reaches it over TLS too.
+    let health = support::node::run(node.prefix(), &["health"]);
+    assert!(health.status.success(), "{health:?}");
+    let _ = std::fs::remove_dir_all(dir);
+}
