@@ -307,3 +307,66 @@ fn the_binary_serves_its_admin_api_over_tls_with_admin_ssl_cert() {
     assert!(health.status.success(), "{health:?}");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reload_serves_renewed_certificate_files_from_the_next_handshake() {
+    let dir = std::env::temp_dir().join(format!("tls-reload-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (cert, key) = (dir.join("site.crt"), dir.join("site.key"));
+    let issue = || {
+        let made = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+        std::fs::write(&cert, made.cert.pem()).unwrap();
+        std::fs::write(&key, made.signing_key.serialize_pem()).unwrap();
+        made.cert.pem()
+    };
+    let old = issue();
+    let source = gateway::tls::CertSource {
+        cert: cert.display().to_string(),
+        key: key.display().to_string(),
+    };
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    // No declarative file: the reload is the certificates' alone (an unrouted request answers 404).
+    let gw = gateway::Gateway::builder()
+        .proxy_listens(vec![ListenSpec::tls(SocketAddr::from(([127, 0, 0, 1], 0)))])
+        .admin_listen(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .ssl_certs(vec![source])
+        .start()
+        .await
+        .unwrap();
+    let url = format!(
+        "https://localhost:{}/anything",
+        gw.proxy_tls_addr().unwrap().port()
+    );
+    let fresh = |pem: &str| {
+        reqwest::Client::builder()
+            .tls_certs_only([reqwest::Certificate::from_pem(pem.as_bytes()).unwrap()])
+            .pool_max_idle_per_host(0)
+            .timeout(Duration::from_secs(20))
+            .build()
+            .unwrap()
+    };
+    assert_eq!(fresh(&old).get(&url).send().await.unwrap().status(), 404);
+    // A connection opened before the renewal stays up across the reload.
+    let kept = client(&old);
+    assert_eq!(kept.get(&url).send().await.unwrap().status(), 404);
+
+    let new = issue();
+    gw.reload().await.unwrap();
+    assert_eq!(fresh(&new).get(&url).send().await.unwrap().status(), 404);
+    assert!(
+        fresh(&old).get(&url).send().await.is_err(),
+        "the old certificate is no longer served"
+    );
+
+    // Broken files: the reload says why, and the renewed certificate is still served.
+    std::fs::write(&key, "not a key").unwrap();
+    let errors = gw.reload().await.unwrap_err();
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.starts_with("ssl_cert: ssl_cert_key:")),
+        "{errors:?}"
+    );
+    assert_eq!(fresh(&new).get(&url).send().await.unwrap().status(), 404);
+    let _ = std::fs::remove_dir_all(dir);
+}
