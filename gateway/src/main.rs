@@ -4,7 +4,11 @@
 //! gateway --declarative-config fixtures/config/key-auth-session.yaml
 //! KONG_DATABASE=postgres gateway migrations bootstrap    # once, like `kong migrations bootstrap`
 //! KONG_DATABASE=postgres gateway                         # a node on PostgreSQL
+//! gateway config parse kong.yml                          # check a file (`kong config parse`)
+//! gateway health | reload | quit | stop                  # the node running at KONG_PREFIX
 //! ```
+//!
+//! A started node installs its signal handlers first: SIGHUP reloads, SIGQUIT drains, SIGTERM / SIGINT stop.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
