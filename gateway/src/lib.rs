@@ -6,11 +6,13 @@
 //! the returned [`RunningGateway`] is shut down or dropped.
 
 pub mod admin;
+pub mod cli;
 pub mod clock;
 pub mod declarative;
 pub mod error;
 pub mod kong_headers;
 pub mod listener;
+pub mod logging;
 pub mod model;
 pub mod pdk;
 pub mod plugins;
@@ -23,6 +25,7 @@ pub mod router;
 pub mod schema;
 pub mod snapshot;
 pub mod state;
+pub mod status;
 pub mod store;
 #[cfg(test)]
 mod testing;
@@ -63,9 +66,12 @@ pub static HOSTNAME: LazyLock<String> = LazyLock::new(|| {
 /// reuseport backlog=16384, 0.0.0.0:8443 http2 ssl reuseport backlog=16384`) on loopback, since a reference
 /// gateway started for a try or a test should not be reachable from the network until asked.
 pub const DEFAULT_PROXY_LISTEN: &str = "127.0.0.1:8000, 127.0.0.1:8443 http2 ssl";
-/// The default Admin API listener: Kong's plain one (`admin_listen = 127.0.0.1:8001 ...`; its `8444 ssl`
-/// entry is not served yet).
-pub const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:8001";
+/// The default Admin API listeners: Kong's (`kong/templates/kong_defaults.lua`: `admin_listen = 127.0.0.1:8001
+/// reuseport backlog=16384, 127.0.0.1:8444 http2 ssl reuseport backlog=16384`).
+pub const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:8001, 127.0.0.1:8444 http2 ssl";
+/// The default Status API listener: Kong's (`kong/templates/kong_defaults.lua` of 3.9/3.10: `status_listen =
+/// 127.0.0.1:8007 reuseport backlog=16384`; it was `off` before Kong 3.6).
+pub const DEFAULT_STATUS_LISTEN: &str = "127.0.0.1:8007";
 
 /// Entry point: configure, then [`GatewayBuilder::start`].
 pub struct Gateway;
@@ -82,7 +88,12 @@ impl Gateway {
 pub struct GatewayBuilder {
     proxy_listen: Vec<ListenSpec>,
     admin_listen: Vec<ListenSpec>,
+    status_listen: Vec<ListenSpec>,
     ssl_certs: Vec<tls::CertSource>,
+    admin_ssl_certs: Vec<tls::CertSource>,
+    status_ssl_certs: Vec<tls::CertSource>,
+    access_log: listener::access_log::Target,
+    log_format: listener::access_log::Format,
     prefix: Option<PathBuf>,
     declarative_config: Option<PathBuf>,
     clock: Clock,
@@ -99,7 +110,12 @@ impl Default for GatewayBuilder {
         Self {
             proxy_listen: vec![ListenSpec::plain(SocketAddr::from(([127, 0, 0, 1], 8000)))],
             admin_listen: vec![ListenSpec::plain(SocketAddr::from(([127, 0, 0, 1], 8001)))],
+            status_listen: Vec::new(),
             ssl_certs: Vec::new(),
+            admin_ssl_certs: Vec::new(),
+            status_ssl_certs: Vec::new(),
+            access_log: listener::access_log::Target::Off,
+            log_format: listener::access_log::Format::Text,
             prefix: None,
             declarative_config: None,
             clock: Clock::system(),
@@ -129,6 +145,36 @@ impl GatewayBuilder {
     /// The Admin API's listeners (`admin_listen`; plain HTTP entries).
     pub fn admin_listens(mut self, specs: Vec<ListenSpec>) -> Self {
         self.admin_listen = specs;
+        self
+    }
+
+    /// The Status API's listeners (`status_listen`; none unless set).
+    pub fn status_listens(mut self, specs: Vec<ListenSpec>) -> Self {
+        self.status_listen = specs;
+        self
+    }
+
+    /// Certificates for the Admin API's `ssl` listeners (`admin_ssl_cert` / `admin_ssl_cert_key`); none: a
+    /// generated one, as Kong.
+    pub fn admin_ssl_certs(mut self, certs: Vec<tls::CertSource>) -> Self {
+        self.admin_ssl_certs = certs;
+        self
+    }
+
+    /// Certificates for the Status API's `ssl` listeners (`status_ssl_cert` / `status_ssl_cert_key`).
+    pub fn status_ssl_certs(mut self, certs: Vec<tls::CertSource>) -> Self {
+        self.status_ssl_certs = certs;
+        self
+    }
+
+    /// Where proxied requests are logged (`proxy_access_log`; off unless set) and in which format.
+    pub fn access_log(
+        mut self,
+        target: listener::access_log::Target,
+        format: listener::access_log::Format,
+    ) -> Self {
+        self.access_log = target;
+        self.log_format = format;
         self
     }
 
@@ -273,19 +319,25 @@ impl GatewayBuilder {
         if self.proxy_listen.is_empty() {
             return Err(Error::Config("proxy_listen has no entry".to_owned()));
         }
-        if let Some(spec) = self.admin_listen.iter().find(|spec| spec.ssl) {
-            return Err(Error::Config(format!(
-                "admin_listen '{spec}': ssl on the Admin API is not supported yet; put it on loopback"
-            )));
-        }
-        let certificates = if self.proxy_listen.iter().any(|spec| spec.ssl) {
-            Some(
-                tls::Certificates::load(&self.ssl_certs, self.prefix.as_deref())
-                    .map_err(Error::Config)?,
-            )
-        } else {
-            None
-        };
+        let prefix = self.prefix.as_deref();
+        let certificates = certificates_for(
+            &self.proxy_listen,
+            &self.ssl_certs,
+            prefix,
+            tls::DEFAULT_CERT_NAME,
+        )?;
+        let admin_certificates = certificates_for(
+            &self.admin_listen,
+            &self.admin_ssl_certs,
+            prefix,
+            tls::ADMIN_CERT_NAME,
+        )?;
+        let status_certificates = certificates_for(
+            &self.status_listen,
+            &self.status_ssl_certs,
+            prefix,
+            tls::STATUS_CERT_NAME,
+        )?;
         let bind = |spec: &ListenSpec| -> Result<(TcpListener, ListenSpec), Error> {
             let bound = spec.bind().map_err(|source| Error::Bind {
                 addr: spec.addr,
@@ -297,29 +349,21 @@ impl GatewayBuilder {
             })?;
             Ok((bound, ListenSpec { addr, ..*spec }))
         };
-        let proxies = self
-            .proxy_listen
-            .iter()
-            .map(bind)
-            .collect::<Result<Vec<_>, _>>()?;
-        let admins = self
-            .admin_listen
-            .iter()
-            .map(bind)
-            .collect::<Result<Vec<_>, _>>()?;
+        let bind_all = |specs: &[ListenSpec]| specs.iter().map(bind).collect::<Result<Vec<_>, _>>();
+        let proxies = bind_all(&self.proxy_listen)?;
+        let admins = bind_all(&self.admin_listen)?;
+        let statuses = bind_all(&self.status_listen)?;
+        if let Some(log) = listener::access_log::AccessLog::start(&self.access_log, self.log_format)
+            .map_err(|e| Error::Config(format!("proxy_access_log: {e}")))?
+        {
+            let _ = shared.access_log.set(log);
+        }
 
         let (stop_tx, stop_rx) = watch::channel(false);
         let mut tasks = Vec::new();
         let mut proxy_listeners = Vec::new();
         for (listener, spec) in proxies {
-            let tls = match (&certificates, spec.ssl) {
-                (Some(certs), true) => Some(listener::TlsListen {
-                    acceptor: tokio_rustls::TlsAcceptor::from(
-                        certs.server_config(spec.http2).map_err(Error::Config)?,
-                    ),
-                }),
-                _ => None,
-            };
+            let tls = tls_listen(certificates.as_ref(), &spec)?;
             proxy_listeners.push(spec);
             tasks.push(tokio::spawn(listener::serve_proxy(
                 listener,
@@ -333,28 +377,44 @@ impl GatewayBuilder {
             Arc::clone(&shared),
             stop_rx.clone(),
         )));
-        let admin_router = admin::router(Arc::clone(&shared));
-        let mut admin_listeners = Vec::new();
-        for (listener, spec) in admins {
-            admin_listeners.push(spec);
-            let mut admin_stop = stop_rx.clone();
-            let router = admin_router.clone();
-            tasks.push(tokio::spawn(async move {
-                let serve = axum::serve(listener, router).with_graceful_shutdown(async move {
-                    let _ = admin_stop.wait_for(|stop| *stop).await;
-                });
-                if let Err(err) = serve.await {
-                    tracing::error!(%err, "admin listener failed");
-                }
-            }));
-        }
+        let drain = shared.lifecycle.drain_timeout();
+        let mut serve_routers = |bound: Vec<(TcpListener, ListenSpec)>,
+                                 certs: Option<&tls::Certificates>,
+                                 router: axum::Router|
+         -> Result<Vec<ListenSpec>, Error> {
+            let mut specs = Vec::new();
+            for (listener, spec) in bound {
+                let tls = tls_listen(certs, &spec)?;
+                specs.push(spec);
+                tasks.push(tokio::spawn(listener::serve_router(
+                    listener,
+                    tls,
+                    router.clone(),
+                    drain,
+                    stop_rx.clone(),
+                )));
+            }
+            Ok(specs)
+        };
+        let admin_listeners = serve_routers(
+            admins,
+            admin_certificates.as_ref(),
+            admin::router(Arc::clone(&shared)),
+        )?;
+        let status_listeners = serve_routers(
+            statuses,
+            status_certificates.as_ref(),
+            status::router(Arc::clone(&shared)),
+        )?;
         let proxy_addr = proxy_listeners
             .iter()
             .find(|spec| !spec.ssl)
             .unwrap_or(&proxy_listeners[0])
             .addr;
         let admin_addr = admin_listeners
-            .first()
+            .iter()
+            .find(|spec| !spec.ssl)
+            .or(admin_listeners.first())
             .map_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)), |spec| spec.addr);
 
         for job in background {
@@ -365,11 +425,64 @@ impl GatewayBuilder {
             proxy_addr,
             admin_addr,
             proxy_listeners,
+            admin_listeners,
+            status_listeners,
             certificates,
+            admin_certificates,
+            status_certificates,
+            ssl_certs: self.ssl_certs,
+            admin_ssl_certs: self.admin_ssl_certs,
+            status_ssl_certs: self.status_ssl_certs,
+            declarative_config: self.declarative_config,
             shared,
             stop: stop_tx,
             tasks,
         })
+    }
+}
+
+/// The certificates for the `ssl` entries of `specs` (`None` when there is none): `sources`, or one generated
+/// and written as `<prefix>/ssl/<name>.crt`.
+fn certificates_for(
+    specs: &[ListenSpec],
+    sources: &[tls::CertSource],
+    prefix: Option<&std::path::Path>,
+    name: &str,
+) -> Result<Option<tls::Certificates>, Error> {
+    if !specs.iter().any(|spec| spec.ssl) {
+        return Ok(None);
+    }
+    tls::Certificates::load_named(sources, prefix, name)
+        .map(Some)
+        .map_err(Error::Config)
+}
+
+/// The TLS acceptor of an `ssl` entry (with `h2` in ALPN when it has `http2`).
+fn tls_listen(
+    certs: Option<&tls::Certificates>,
+    spec: &ListenSpec,
+) -> Result<Option<listener::TlsListen>, Error> {
+    match (certs, spec.ssl) {
+        (Some(certs), true) => Ok(Some(listener::TlsListen {
+            acceptor: tokio_rustls::TlsAcceptor::from(
+                certs.server_config(spec.http2).map_err(Error::Config)?,
+            ),
+        })),
+        _ => Ok(None),
+    }
+}
+
+/// One line per refused entry of a declarative file (each naming the file, the entry and the field).
+fn declarative_errors(err: &declarative::Error) -> Vec<String> {
+    match err {
+        declarative::Error::Parse {
+            name,
+            problem: declarative::Problem::Entries(entries),
+        } => entries
+            .iter()
+            .map(|entry| format!("{name}: {}", entry.to_string().replace('\n', " ")))
+            .collect(),
+        other => vec![other.to_string().replace('\n', " ")],
     }
 }
 
@@ -449,7 +562,15 @@ pub struct RunningGateway {
     proxy_addr: SocketAddr,
     admin_addr: SocketAddr,
     proxy_listeners: Vec<ListenSpec>,
+    admin_listeners: Vec<ListenSpec>,
+    status_listeners: Vec<ListenSpec>,
     certificates: Option<tls::Certificates>,
+    admin_certificates: Option<tls::Certificates>,
+    status_certificates: Option<tls::Certificates>,
+    ssl_certs: Vec<tls::CertSource>,
+    admin_ssl_certs: Vec<tls::CertSource>,
+    status_ssl_certs: Vec<tls::CertSource>,
+    declarative_config: Option<PathBuf>,
     shared: Arc<Shared>,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
@@ -490,9 +611,106 @@ impl RunningGateway {
             .and_then(tls::Certificates::generated_pem)
     }
 
-    /// Where the Admin API listens.
+    /// Where the Admin API listens (its first plain entry, else its first).
     pub fn admin_addr(&self) -> SocketAddr {
         self.admin_addr
+    }
+
+    /// Every Admin API listener, with the address it is bound to.
+    pub fn admin_listeners(&self) -> &[ListenSpec] {
+        &self.admin_listeners
+    }
+
+    /// Every Status API listener, with the address it is bound to.
+    pub fn status_listeners(&self) -> &[ListenSpec] {
+        &self.status_listeners
+    }
+
+    /// The Admin API's generated certificate (PEM), when an `ssl` entry has no `admin_ssl_cert`.
+    pub fn generated_admin_certificate_pem(&self) -> Option<&str> {
+        self.admin_certificates
+            .as_ref()
+            .and_then(tls::Certificates::generated_pem)
+    }
+
+    /// Reloads what SIGHUP reloads (`gateway reload`, `kong reload`): the declarative file, when one was given,
+    /// and the certificates of every `ssl` listener. Built off the request path and swapped in: open connections
+    /// and in-flight requests are not touched. A file that does not load keeps the running configuration;
+    /// every error is logged and returned.
+    ///
+    /// With `database = memory`, entities added through the Admin API since the last load are replaced by the
+    /// file's, as a DB-less Kong does on a new declarative configuration.
+    ///
+    /// # Errors
+    /// Every reason something was not reloaded, one per entry of the file.
+    pub async fn reload(&self) -> Result<(), Vec<String>> {
+        let mut errors = Vec::new();
+        if let Some(path) = self.declarative_config.clone() {
+            let shared = Arc::clone(&self.shared);
+            let loaded = tokio::task::spawn_blocking(move || {
+                declarative::load_file(&path, shared.clock.now(), shared.catalogue.as_ref())
+            })
+            .await;
+            match loaded {
+                Ok(Ok(db)) => {
+                    if let Err(err) = self.shared.replace_async(db).await {
+                        errors.push(format!(
+                            "the declarative configuration does not apply: {err:?}"
+                        ));
+                    }
+                }
+                Ok(Err(err)) => errors.extend(declarative_errors(&err)),
+                Err(err) => errors.push(format!(
+                    "the declarative configuration was not loaded: {err}"
+                )),
+            }
+        }
+        for (certs, sources, name) in [
+            (&self.certificates, &self.ssl_certs, "ssl_cert"),
+            (
+                &self.admin_certificates,
+                &self.admin_ssl_certs,
+                "admin_ssl_cert",
+            ),
+            (
+                &self.status_certificates,
+                &self.status_ssl_certs,
+                "status_ssl_cert",
+            ),
+        ] {
+            if let Some(certs) = certs
+                && let Err(err) = certs.reload(sources)
+            {
+                errors.push(format!(
+                    "{name}: {err}; the certificates served so far are kept"
+                ));
+            }
+        }
+        if errors.is_empty() {
+            tracing::info!("configuration reloaded");
+            Ok(())
+        } else {
+            for error in &errors {
+                tracing::error!(%error, "reload: kept the running configuration");
+            }
+            Err(errors)
+        }
+    }
+
+    /// Marks the node draining (`GET /status/ready` answers 503 `draining`), stops accepting, lets in-flight
+    /// requests finish within `deadline`, then closes what is left (SIGQUIT: graceful; a zero deadline is
+    /// SIGTERM's fast stop).
+    pub async fn shutdown_within(mut self, deadline: Duration) {
+        self.shared.lifecycle.start_draining();
+        self.shared.lifecycle.set_drain_timeout(deadline);
+        let _ = self.stop.send(true);
+        // Margin for the listeners' own drains (each bounded by `deadline`) to end.
+        let until = tokio::time::Instant::now() + deadline + Duration::from_secs(1);
+        for mut task in self.tasks.drain(..) {
+            if tokio::time::timeout_at(until, &mut task).await.is_err() {
+                task.abort();
+            }
+        }
     }
 
     /// The clock this gateway measures session time with.
@@ -500,12 +718,11 @@ impl RunningGateway {
         &self.shared.clock
     }
 
-    /// Stops accepting, lets in-flight requests finish, and waits for the listeners to close.
-    pub async fn shutdown(mut self) {
-        let _ = self.stop.send(true);
-        for task in self.tasks.drain(..) {
-            let _ = task.await;
-        }
+    /// Stops accepting, lets in-flight requests finish (at most [`listener::stats::DEFAULT_DRAIN_TIMEOUT`]),
+    /// and waits for the listeners to close.
+    pub async fn shutdown(self) {
+        self.shutdown_within(listener::stats::DEFAULT_DRAIN_TIMEOUT)
+            .await;
     }
 }
 

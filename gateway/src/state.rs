@@ -47,6 +47,12 @@ pub struct Shared {
     write_outage: crate::store::OutageLog,
     /// Which of Kong's standard headers responses and upstream requests get.
     pub headers: crate::KongHeaders,
+    /// Connection counters of the proxy listeners (`GET /status`).
+    pub stats: Arc<crate::listener::stats::ConnectionStats>,
+    /// Draining or not, and the drain deadline.
+    pub lifecycle: crate::listener::stats::Lifecycle,
+    /// Where proxied requests are logged (`proxy_access_log`); unset: nowhere.
+    pub access_log: std::sync::OnceLock<crate::listener::access_log::AccessLog>,
 }
 
 impl Shared {
@@ -110,6 +116,9 @@ impl Shared {
             write_outage: crate::store::OutageLog::default(),
             store: store.map(|(s, _)| s),
             headers,
+            stats: Arc::default(),
+            lifecycle: crate::listener::stats::Lifecycle::default(),
+            access_log: std::sync::OnceLock::new(),
         }))
     }
 

@@ -9,12 +9,20 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use arc_swap::ArcSwap;
 use rustls::ServerConfig;
 use rustls::crypto::ring as provider;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
+
+/// The proxy's generated certificate's file name (`kong/conf_loader/constants.lua`: `ssl_cert_default`).
+pub const DEFAULT_CERT_NAME: &str = "kong-default";
+/// The Admin API's (`admin-kong-default.crt`).
+pub const ADMIN_CERT_NAME: &str = "admin-kong-default";
+/// The Status API's (`status-kong-default.crt`).
+pub const STATUS_CERT_NAME: &str = "status-kong-default";
 
 /// One `ssl_cert` / `ssl_cert_key` pair: each a file path or the PEM text itself (Kong accepts both).
 #[derive(Clone)]
@@ -77,22 +85,44 @@ impl Certificates {
     /// # Errors
     /// A file that cannot be read, PEM without a certificate or key, a key that does not fit rustls.
     pub fn load(sources: &[CertSource], prefix: Option<&Path>) -> Result<Self, String> {
+        Self::load_named(sources, prefix, DEFAULT_CERT_NAME)
+    }
+
+    /// [`Certificates::load`], writing a generated certificate as `<prefix>/ssl/<name>.crt` (Kong: `kong-default`
+    /// for the proxy, `admin-kong-default` for the Admin API, `status-kong-default` for the Status API).
+    ///
+    /// # Errors
+    /// As [`Certificates::load`].
+    pub fn load_named(
+        sources: &[CertSource],
+        prefix: Option<&Path>,
+        name: &str,
+    ) -> Result<Self, String> {
         if sources.is_empty() {
-            return Self::generate(prefix);
-        }
-        let mut keys = Vec::new();
-        for source in sources {
-            let cert_pem = read_pem(&source.cert, "ssl_cert")?;
-            let key_pem = read_pem(&source.key, "ssl_cert_key")?;
-            keys.push(certified_key(&cert_pem, &key_pem)?);
+            return Self::generate(prefix, name);
         }
         Ok(Self {
-            resolver: Arc::new(SniResolver { keys }),
+            resolver: Arc::new(SniResolver {
+                keys: ArcSwap::from_pointee(load_pairs(sources)?),
+            }),
             generated_pem: None,
         })
     }
 
-    fn generate(prefix: Option<&Path>) -> Result<Self, String> {
+    /// Reads the configured pairs again (SIGHUP, `gateway reload`) and serves them from the next handshake on;
+    /// open connections keep theirs. A generated certificate is kept as it is.
+    ///
+    /// # Errors
+    /// As [`Certificates::load`]; the certificates served so far are kept.
+    pub fn reload(&self, sources: &[CertSource]) -> Result<(), String> {
+        if sources.is_empty() {
+            return Ok(());
+        }
+        self.resolver.keys.store(Arc::new(load_pairs(sources)?));
+        Ok(())
+    }
+
+    fn generate(prefix: Option<&Path>, name: &str) -> Result<Self, String> {
         let names = vec![
             "localhost".to_owned(),
             "127.0.0.1".to_owned(),
@@ -104,12 +134,16 @@ impl Certificates {
         let key_pem = generated.signing_key.serialize_pem();
         if let Some(prefix) = prefix {
             let dir = prefix.join("ssl");
+            let (crt, key) = (
+                dir.join(format!("{name}.crt")),
+                dir.join(format!("{name}.key")),
+            );
             let written = std::fs::create_dir_all(&dir)
-                .and_then(|()| std::fs::write(dir.join("kong-default.crt"), &cert_pem))
-                .and_then(|()| std::fs::write(dir.join("kong-default.key"), &key_pem));
+                .and_then(|()| std::fs::write(&crt, &cert_pem))
+                .and_then(|()| std::fs::write(&key, &key_pem));
             match written {
                 Ok(()) => tracing::info!(
-                    cert = %dir.join("kong-default.crt").display(),
+                    cert = %crt.display(),
                     "no ssl_cert configured: generated a self-signed certificate for localhost"
                 ),
                 Err(err) => tracing::warn!(
@@ -120,7 +154,9 @@ impl Certificates {
         }
         let key = certified_key(cert_pem.as_bytes(), key_pem.as_bytes())?;
         Ok(Self {
-            resolver: Arc::new(SniResolver { keys: vec![key] }),
+            resolver: Arc::new(SniResolver {
+                keys: ArcSwap::from_pointee(vec![Arc::new(key)]),
+            }),
             generated_pem: Some(cert_pem),
         })
     }
@@ -151,6 +187,17 @@ impl Certificates {
     }
 }
 
+fn load_pairs(sources: &[CertSource]) -> Result<Vec<Arc<CertifiedKey>>, String> {
+    sources
+        .iter()
+        .map(|source| {
+            let cert_pem = read_pem(&source.cert, "ssl_cert")?;
+            let key_pem = read_pem(&source.key, "ssl_cert_key")?;
+            certified_key(&cert_pem, &key_pem).map(Arc::new)
+        })
+        .collect()
+}
+
 /// A path, or the PEM itself (Kong's `ssl_cert` takes either).
 fn read_pem(value: &str, name: &str) -> Result<Vec<u8>, String> {
     if value.trim_start().starts_with("-----BEGIN") {
@@ -175,27 +222,28 @@ fn certified_key(cert_pem: &[u8], key_pem: &[u8]) -> Result<CertifiedKey, String
 }
 
 /// Picks the first certificate valid for the client's SNI name, else the first one (nginx's default
-/// certificate for the listener).
+/// certificate for the listener). The pairs are swapped whole on reload.
 #[derive(Debug)]
 struct SniResolver {
-    keys: Vec<CertifiedKey>,
+    keys: ArcSwap<Vec<Arc<CertifiedKey>>>,
 }
 
 impl ResolvesServerCert for SniResolver {
     fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        let keys = self.keys.load();
         let chosen = hello
             .server_name()
             .and_then(|name| {
                 let name = rustls::pki_types::ServerName::try_from(name).ok()?;
-                self.keys.iter().find(|key| {
+                keys.iter().find(|key| {
                     key.end_entity_cert().is_ok_and(|der| {
                         webpki::EndEntityCert::try_from(der)
                             .is_ok_and(|cert| cert.verify_is_valid_for_subject_name(&name).is_ok())
                     })
                 })
             })
-            .or_else(|| self.keys.first())?;
-        Some(Arc::new(chosen.clone()))
+            .or_else(|| keys.first())?;
+        Some(Arc::clone(chosen))
     }
 }
 

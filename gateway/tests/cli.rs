@@ -5,6 +5,10 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+mod support;
+
+use support::process::{Node, run, temp_prefix};
+
 /// Starts the binary with `args`, waits (at most 20 s) for its "listening" log line, then stops it.
 fn starts_with(args: &[&str]) {
     starts_with_proxy_listen("127.0.0.1:0", args);
@@ -12,40 +16,7 @@ fn starts_with(args: &[&str]) {
 
 /// [`starts_with`] with `KONG_PROXY_LISTEN` set to `proxy_listen`.
 fn starts_with_proxy_listen(proxy_listen: &str, args: &[&str]) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_gateway"))
-        .args(["--admin-listen", "127.0.0.1:0"])
-        .args(args)
-        .env("KONG_PROXY_LISTEN", proxy_listen)
-        .env("RUST_LOG", "info")
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn gateway");
-    let stdout = child.stdout.take().expect("stdout");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let mut seen = Vec::new();
-    let listening = loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match rx.recv_timeout(left) {
-            Ok(line) if line.contains("listening") => break true,
-            Ok(line) => seen.push(line),
-            Err(_) => break false,
-        }
-    };
-    let _ = child.kill();
-    let output = child.wait_with_output().expect("wait");
-    assert!(
-        listening,
-        "gateway {args:?} did not start: {seen:?} {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let _node = Node::start(args, &[("KONG_PROXY_LISTEN", proxy_listen)]);
 }
 
 #[test]
@@ -101,11 +72,14 @@ fn out_of_file_descriptors_backs_off_logs_once_and_recovers() {
         .args(["--nginx-events-worker-connections", "10000"])
         .env("RUST_LOG", "info")
         .env("NO_COLOR", "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .env("KONG_STATUS_LISTEN", "off")
+        .env("KONG_PROXY_ACCESS_LOG", "off")
+        .env("KONG_PREFIX", temp_prefix())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .expect("spawn gateway under prlimit");
-    let stdout = child.stdout.take().expect("stdout");
+    let stdout = child.stderr.take().expect("stderr");
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
@@ -192,4 +166,131 @@ fn kongs_listen_syntax_is_accepted_and_a_bad_flag_gets_kongs_form() {
             && stderr.contains("unknown flag 'tls'"),
         "{stderr}"
     );
+}
+
+/// A declarative file with two bad entries: a service whose `url` is no URL, and a route with an unknown method.
+const BAD_CONFIG: &str = r#"_format_version: "3.0"
+services:
+  - name: svc
+    url: not a url
+  - name: ok
+    url: http://127.0.0.1:9/
+    routes:
+      - name: r
+        paths: [/r]
+        protocols: [gopher]
+"#;
+
+#[test]
+fn config_init_writes_a_starter_that_config_parse_accepts() {
+    let dir = temp_prefix();
+    std::fs::create_dir_all(&dir).expect("dir");
+    let file = dir.join("kong.yml");
+    let path = file.to_str().expect("utf-8");
+    let init = run(&dir, &["config", "init", path]);
+    assert!(init.status.success(), "{init:?}");
+    let text = std::fs::read_to_string(&file).expect("written");
+    for flow in [
+        "key-auth",
+        "request-termination",
+        "session",
+        "openid-connect",
+        "anonymous",
+    ] {
+        assert!(text.contains(flow), "the starter has {flow}");
+    }
+    let parse = run(&dir, &["config", "parse", path]);
+    assert!(parse.status.success(), "{parse:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&parse.stdout).trim(),
+        "parse successful"
+    );
+    // Kong never overwrites: exit 1 and its message.
+    let again = run(&dir, &["config", "init", path]);
+    assert!(!again.status.success());
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("already exists.\nWill not overwrite it.")
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn config_parse_names_every_error_with_its_file_entry_and_field() {
+    let dir = temp_prefix();
+    std::fs::create_dir_all(&dir).expect("dir");
+    let file = dir.join("bad.yml");
+    std::fs::write(&file, BAD_CONFIG).expect("write");
+    let path = file.to_str().expect("utf-8");
+    let parse = run(&dir, &["config", "parse", path]);
+    assert_eq!(parse.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&parse.stderr);
+    assert!(stderr.starts_with("Error: Failed parsing:"), "{stderr}");
+    assert!(stderr.contains(path), "names the file: {stderr}");
+    assert!(
+        stderr.contains("in entry 1 of 'services'") && stderr.contains("in 'url'"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("in entry 1 of 'routes'") && stderr.contains("in 'protocols'"),
+        "{stderr}"
+    );
+    // A file that does not exist is one line too.
+    let missing = run(&dir, &["config", "parse", "/nonexistent/kong.yml"]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("/nonexistent/kong.yml"));
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn version_prints_the_kong_version_it_behaves_as() {
+    let out = run(&temp_prefix(), &["version"]);
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        gateway::admin::KONG_VERSION
+    );
+    let all = run(&temp_prefix(), &["version", "--all"]);
+    assert!(
+        String::from_utf8_lossy(&all.stdout)
+            .contains(&format!("gateway: {}", env!("CARGO_PKG_VERSION")))
+    );
+}
+
+#[test]
+fn health_finds_the_node_by_its_prefix_and_fails_once_it_stopped() {
+    let mut node = Node::start(&[], &[("KONG_STATUS_LISTEN", "127.0.0.1:0")]);
+    let prefix = node.prefix().to_path_buf();
+    let pid = std::fs::read_to_string(prefix.join("pids/nginx.pid")).expect("Kong's pid file");
+    assert_eq!(pid.trim(), node.pid().to_string());
+    let health = run(&prefix, &["health"]);
+    let stdout = String::from_utf8_lossy(&health.stdout);
+    assert!(
+        health.status.success(),
+        "{stdout} {}",
+        String::from_utf8_lossy(&health.stderr)
+    );
+    assert!(
+        stdout.contains(&format!("Kong is healthy at {}", prefix.display())),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!(
+            "http://{}/status",
+            node.status.expect("status listener")
+        )),
+        "{stdout}"
+    );
+    // A second node on the same prefix is refused, as Kong refuses it.
+    let second = run(&prefix, &[]);
+    assert!(!second.status.success());
+    assert!(String::from_utf8_lossy(&second.stderr).contains("Kong is already running in"));
+    // SIGTERM stops it at once, and the pid file goes with it.
+    node.signal("TERM");
+    assert_eq!(node.wait_exit(Duration::from_secs(10)), Some(0));
+    assert!(!prefix.join("pids/nginx.pid").exists());
+    let health = run(&prefix, &["health"]);
+    assert_eq!(health.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&health.stderr).contains("Kong is not running at"));
+    let reload = run(&prefix, &["reload"]);
+    assert_eq!(reload.status.code(), Some(1));
 }

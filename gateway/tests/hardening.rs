@@ -455,14 +455,18 @@ async fn yaml_alias_bombs_are_refused() {
 
 #[test]
 fn admin_api_listens_on_loopback_by_default() {
-    let admin: SocketAddr = gateway::DEFAULT_ADMIN_LISTEN.parse().unwrap();
-    assert!(admin.ip().is_loopback(), "{admin}");
+    // Kong's two entries (plain 8001, `ssl` 8444), both on loopback; the Status API's too.
+    for (name, value) in [
+        ("admin_listen", gateway::DEFAULT_ADMIN_LISTEN),
+        ("status_listen", gateway::DEFAULT_STATUS_LISTEN),
+    ] {
+        for spec in gateway::ListenSpec::parse_list(name, value).unwrap() {
+            assert!(spec.addr.ip().is_loopback(), "{name}: {spec}");
+        }
+    }
     let builder = format!("{:?}", gateway::Gateway::builder());
     assert!(
-        builder.contains(&format!(
-            "admin_listen: [ListenSpec {{ addr: {}",
-            gateway::DEFAULT_ADMIN_LISTEN
-        )),
+        builder.contains("admin_listen: [ListenSpec { addr: 127.0.0.1:8001"),
         "{builder}"
     );
 
@@ -480,7 +484,10 @@ fn admin_api_listens_on_loopback_by_default() {
         .unwrap_or_default();
     // clap wraps help to the terminal's width: compare with the line breaks taken out.
     let section = section.split_whitespace().collect::<Vec<_>>().join(" ");
-    assert!(section.contains("[default: 127.0.0.1:8001]"), "{help}");
+    assert!(
+        section.contains("[default: \"127.0.0.1:8001, 127.0.0.1:8444 http2 ssl\"]"),
+        "{help}"
+    );
 }
 
 /// The `gateway` binary, killed on drop.
@@ -514,6 +521,12 @@ async fn the_binary_starts_with_its_defaults_and_serves_on_loopback() {
             .args(["--admin-listen", &admin.to_string()])
             .env_remove("KONG_NGINX_EVENTS_WORKER_CONNECTIONS")
             .env_remove("KONG_NGINX_HTTP_CLIENT_HEADER_TIMEOUT")
+            // A private prefix (pid file) and no Status API on its fixed port: tests run side by side.
+            .env(
+                "KONG_PREFIX",
+                std::env::temp_dir().join(format!("hardening-prefix-{}", uuid::Uuid::new_v4())),
+            )
+            .env("KONG_STATUS_LISTEN", "off")
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped())
             .spawn()

@@ -382,6 +382,9 @@ fn gateway_cli(pg: &PgServer, args: &[&str]) -> std::process::Output {
         .env("KONG_PG_HOST", "127.0.0.1")
         .env("KONG_PG_PORT", pg.port().to_string())
         .env("NO_COLOR", "1")
+        // A private prefix (pid file) and no Status API on its fixed port: tests run side by side.
+        .env("KONG_PREFIX", support::process::temp_prefix())
+        .env("KONG_STATUS_LISTEN", "off")
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()

@@ -213,3 +213,160 @@ async fn configured_ssl_cert_pairs_are_served_by_sni() {
     }
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_api_serves_https_and_http2_with_its_generated_certificate() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
+    let mut tls = ListenSpec::tls(loopback);
+    tls.http2 = true;
+    let prefix = std::env::temp_dir().join(format!("tls-admin-{}", uuid::Uuid::new_v4()));
+    let gw = gateway::Gateway::builder()
+        .proxy_listen(loopback)
+        .admin_listens(vec![ListenSpec::plain(loopback), tls])
+        .prefix(&prefix)
+        .start()
+        .await
+        .unwrap();
+    let pem = gw
+        .generated_admin_certificate_pem()
+        .expect("no admin_ssl_cert: one is generated")
+        .to_owned();
+    // Written where Kong writes it.
+    let written = std::fs::read_to_string(prefix.join("ssl/admin-kong-default.crt")).unwrap();
+    assert_eq!(written, pem);
+    let port = gw.admin_listeners()[1].addr.port();
+    let client = client(&pem);
+    let status = client
+        .get(format!("https://localhost:{port}/status"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(status.status(), 200);
+    assert_eq!(status.version(), http::Version::HTTP_2);
+    let created = client
+        .post(format!("https://localhost:{port}/services"))
+        .json(&serde_json::json!({ "name": "over-tls", "url": "http://127.0.0.1:9/" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    // The plain entry serves the same Admin API.
+    let plain = reqwest::get(format!("http://{}/services/over-tls", gw.admin_addr()))
+        .await
+        .unwrap();
+    assert_eq!(plain.status(), 200);
+    gw.shutdown().await;
+    let _ = std::fs::remove_dir_all(prefix);
+}
+
+mod support;
+
+#[test]
+fn the_binary_serves_its_admin_api_over_tls_with_admin_ssl_cert() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = support::process::temp_prefix();
+    std::fs::create_dir_all(&dir).unwrap();
+    let made = rcgen::generate_simple_self_signed(vec!["admin.test".to_owned()]).unwrap();
+    let (cert, key) = (dir.join("admin.crt"), dir.join("admin.key"));
+    std::fs::write(&cert, made.cert.pem()).unwrap();
+    std::fs::write(&key, made.signing_key.serialize_pem()).unwrap();
+    let node = support::process::Node::start(
+        &[],
+        &[
+            ("KONG_ADMIN_LISTEN", "127.0.0.1:0 ssl"),
+            ("KONG_ADMIN_SSL_CERT", cert.to_str().unwrap()),
+            ("KONG_ADMIN_SSL_CERT_KEY", key.to_str().unwrap()),
+        ],
+    );
+    // The bound address, as the node recorded it in `<prefix>/.kong_env`.
+    let env = std::fs::read_to_string(node.prefix().join(".kong_env")).unwrap();
+    let admin_listen = env
+        .lines()
+        .find_map(|l| l.strip_prefix("admin_listen = "))
+        .unwrap();
+    let spec = ListenSpec::parse_list("admin_listen", admin_listen).unwrap()[0];
+    assert!(spec.ssl);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let answer = runtime.block_on(async {
+        reqwest::Client::builder()
+            .tls_certs_only([reqwest::Certificate::from_pem(made.cert.pem().as_bytes()).unwrap()])
+            .resolve("admin.test", spec.addr)
+            .timeout(Duration::from_secs(20))
+            .build()
+            .unwrap()
+            .get(format!("https://admin.test:{}/status", spec.addr.port()))
+            .send()
+            .await
+            .unwrap()
+            .status()
+    });
+    assert_eq!(answer, 200);
+    // `gateway health` reaches it over TLS too.
+    let health = support::process::run(node.prefix(), &["health"]);
+    assert!(health.status.success(), "{health:?}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reload_serves_renewed_certificate_files_from_the_next_handshake() {
+    let dir = std::env::temp_dir().join(format!("tls-reload-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (cert, key) = (dir.join("site.crt"), dir.join("site.key"));
+    let issue = || {
+        let made = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+        std::fs::write(&cert, made.cert.pem()).unwrap();
+        std::fs::write(&key, made.signing_key.serialize_pem()).unwrap();
+        made.cert.pem()
+    };
+    let old = issue();
+    let source = gateway::tls::CertSource {
+        cert: cert.display().to_string(),
+        key: key.display().to_string(),
+    };
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    // No declarative file: the reload is the certificates' alone (an unrouted request answers 404).
+    let gw = gateway::Gateway::builder()
+        .proxy_listens(vec![ListenSpec::tls(SocketAddr::from(([127, 0, 0, 1], 0)))])
+        .admin_listen(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .ssl_certs(vec![source])
+        .start()
+        .await
+        .unwrap();
+    let url = format!(
+        "https://localhost:{}/anything",
+        gw.proxy_tls_addr().unwrap().port()
+    );
+    let fresh = |pem: &str| {
+        reqwest::Client::builder()
+            .tls_certs_only([reqwest::Certificate::from_pem(pem.as_bytes()).unwrap()])
+            .pool_max_idle_per_host(0)
+            .timeout(Duration::from_secs(20))
+            .build()
+            .unwrap()
+    };
+    assert_eq!(fresh(&old).get(&url).send().await.unwrap().status(), 404);
+    // A connection opened before the renewal stays up across the reload.
+    let kept = client(&old);
+    assert_eq!(kept.get(&url).send().await.unwrap().status(), 404);
+
+    let new = issue();
+    gw.reload().await.unwrap();
+    assert_eq!(fresh(&new).get(&url).send().await.unwrap().status(), 404);
+    assert!(
+        fresh(&old).get(&url).send().await.is_err(),
+        "the old certificate is no longer served"
+    );
+
+    // Broken files: the reload says why, and the renewed certificate is still served.
+    std::fs::write(&key, "not a key").unwrap();
+    let errors = gw.reload().await.unwrap_err();
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.starts_with("ssl_cert: ssl_cert_key:")),
+        "{errors:?}"
+    );
+    assert_eq!(fresh(&new).get(&url).send().await.unwrap().status(), 404);
+    let _ = std::fs::remove_dir_all(dir);
+}

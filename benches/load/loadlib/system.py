@@ -280,7 +280,10 @@ class Gateway:
         if config_path:
             argv += ["--declarative-config", config_path]
         self.procs = procs
-        self.proc = procs.spawn(name, argv, cpu, env={"RUST_LOG": "warn"})
+        # As the nginx it is compared with: no access log. No status listener (its fixed port), and a private prefix.
+        env = {"RUST_LOG": "warn", "KONG_PROXY_ACCESS_LOG": "off", "KONG_STATUS_LISTEN": "off",
+               "KONG_PREFIX": os.path.join(procs.work, name + ".prefix")}
+        self.proc = procs.spawn(name, argv, cpu, env=env)
         started = time.monotonic()
         try:
             wait_http(self.admin_url + "/status", timeout=timeout, proc=self.proc)

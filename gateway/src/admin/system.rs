@@ -20,7 +20,7 @@ type Routes = Router<std::sync::Arc<Shared>>;
 pub(super) fn routes(router: Routes) -> Routes {
     router
         .route("/", get(root))
-        .route("/status", get(status))
+        .route("/status", get(crate::status::status))
         .route("/config", get(get_config).post(post_config))
         .route("/plugins/enabled", get(enabled_plugins))
         .route(
@@ -138,30 +138,6 @@ async fn root(State(s): AppState) -> Response {
         // "off" is Kong's DB-less (read-only Admin API); "memory" keeps entities in this process
         // and accepts writes like a database-backed node; "postgres" is Kong's traditional mode.
         "configuration": { "database": s.mode.as_str(), "role": "traditional" },
-    }))
-}
-
-async fn status(State(s): AppState) -> Response {
-    // Kong's `/status` asks the database (`kong/api/routes/health.lua`: `kong.db:connect()`).
-    let reachable = match s.store() {
-        None => true,
-        Some(store) => store.client().await.is_ok(),
-    };
-    let counts = s.read(|db| {
-        let mut counts = json!({
-            "services": db.services.len(), "routes": db.routes.len(), "consumers": db.consumers.len(),
-            "plugins": db.plugins.len(),
-        });
-        for entity in s.catalogue.entities() {
-            counts[entity.table] = json!(db.credentials(entity).count());
-        }
-        counts
-    });
-    ok(json!({
-        "database": { "reachable": reachable },
-        "server": { "total_requests": s.total_requests() },
-        "memory": {},
-        "entities": counts,
     }))
 }
 

@@ -14,6 +14,9 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
 use super::ClientLimits;
+use super::access_log::{AccessLog, Entry};
+use super::stats::ConnectionStats;
+use bytes::Buf as _;
 
 /// Where a connection is in its request cycle (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,13 +36,32 @@ pub(super) enum Phase {
 pub(super) struct PhaseCell {
     phase: AtomicU8,
     reader: Mutex<Option<Waker>>,
+    /// The gateway's connection counters, which follow this connection's phase until it closes.
+    stats: Arc<ConnectionStats>,
 }
 
 impl PhaseCell {
-    pub(super) fn new() -> Self {
+    /// A new connection, counted in `stats` until this cell is dropped.
+    pub(super) fn new(stats: Arc<ConnectionStats>) -> Self {
+        stats.opened();
         Self {
             phase: AtomicU8::new(Phase::Idle as u8),
             reader: Mutex::new(None),
+            stats,
+        }
+    }
+
+    /// Moves the connection's count from the gauge of `from` to that of `to`.
+    fn count(&self, from: u8, to: u8) {
+        if from == to {
+            return;
+        }
+        for (phase, delta) in [(from, -1), (to, 1)] {
+            match phase {
+                1 => self.stats.reading(delta),
+                2 => self.stats.writing(delta),
+                _ => {}
+            }
         }
     }
 
@@ -52,7 +74,8 @@ impl PhaseCell {
     }
 
     pub(super) fn set(&self, phase: Phase) {
-        self.phase.store(phase as u8, Ordering::Release);
+        let before = self.phase.swap(phase as u8, Ordering::AcqRel);
+        self.count(before, phase as u8);
         if phase == Phase::Idle {
             let waiting = self
                 .reader
@@ -206,10 +229,27 @@ impl Drop for IdleOnDrop {
     }
 }
 
-/// A response body that holds an [`IdleOnDrop`].
+impl Drop for PhaseCell {
+    fn drop(&mut self) {
+        self.count(self.phase.load(Ordering::Acquire), Phase::Idle as u8);
+        self.stats.closed();
+    }
+}
+
+/// A response body that holds an [`IdleOnDrop`], counts the body bytes sent, and writes the access log line
+/// when the response is done (or abandoned).
 pub(super) struct Tracked<B> {
     pub(super) inner: B,
     pub(super) _idle: IdleOnDrop,
+    pub(super) log: Option<(AccessLog, Entry)>,
+}
+
+impl<B> Drop for Tracked<B> {
+    fn drop(&mut self) {
+        if let Some((log, entry)) = self.log.take() {
+            log.log(entry);
+        }
+    }
 }
 
 impl<B: HttpBody + Unpin> HttpBody for Tracked<B> {
@@ -220,7 +260,13 @@ impl<B: HttpBody + Unpin> HttpBody for Tracked<B> {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<B::Data>, B::Error>>> {
-        Pin::new(&mut self.inner).poll_frame(cx)
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        if let (Some((_, entry)), Poll::Ready(Some(Ok(frame)))) = (self.log.as_mut(), &polled)
+            && let Some(data) = frame.data_ref()
+        {
+            entry.bytes += data.remaining() as u64;
+        }
+        polled
     }
 
     fn is_end_stream(&self) -> bool {

@@ -19,10 +19,12 @@
 //! When the process runs out of file descriptors, `accept` fails at once and would be retried in a hot loop:
 //! the loop backs off for [`ACCEPT_BACKOFF`] and logs once per [`LOG_INTERVAL`] with the number of failures.
 
+pub mod access_log;
 mod body;
 mod deadline;
 mod limits;
 mod listen;
+pub mod stats;
 
 use std::io;
 use std::sync::Arc;
@@ -102,6 +104,8 @@ pub async fn serve_proxy(
     builder.max_buf_size(crate::proxy::checks::MAX_HEADER_BLOCK + 16 * 1024);
     builder.max_headers(crate::proxy::checks::MAX_HEADER_BLOCK / 4);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    // Turned on when a drain's deadline passes: every connection still open is closed.
+    let (kill_tx, kill_rx) = watch::channel(false);
     let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let mut errors = AcceptErrors {
         last_log: None,
@@ -136,7 +140,7 @@ pub async fn serve_proxy(
             addr: client_addr,
             server_port: stream.local_addr().ok().map(|a| a.port()),
         };
-        let phase = Arc::new(PhaseCell::new());
+        let phase = Arc::new(PhaseCell::new(Arc::clone(&shared.stats)));
         let io = Watched::new(stream, Arc::clone(&phase), Arc::clone(&limits));
         let shared = Arc::clone(&shared);
         let body_timeout = limits.body_timeout;
@@ -153,6 +157,10 @@ pub async fn serve_proxy(
                     .and_then(|v| v.parse::<u64>().ok())
                     .is_some_and(|len| len > max)
             });
+            let log = shared
+                .access_log
+                .get()
+                .map(|log| (log.clone(), access_log_entry(&req, client_addr)));
             let req = req.map(|body| TimeoutBody::new(body, body_timeout, max_body).boxed());
             async move {
                 let response = if declared_too_large {
@@ -166,16 +174,30 @@ pub async fn serve_proxy(
                     // into place on every request; a box is moved as a pointer.
                     Box::pin(crate::proxy::handle(shared, req, client)).await
                 };
-                Ok::<_, std::convert::Infallible>(
-                    response.map(|inner| Tracked { inner, _idle: idle }),
-                )
+                let log = log.map(|(log, mut entry)| {
+                    entry.status = response.status().as_u16();
+                    entry.request_id = response
+                        .extensions()
+                        .get::<RequestId>()
+                        .map(|id| Arc::clone(&id.0));
+                    (log, entry)
+                });
+                Ok::<_, std::convert::Infallible>(response.map(|inner| Tracked {
+                    inner,
+                    _idle: idle,
+                    log,
+                }))
             }
         });
+        let mut kill = kill_rx.clone();
         let Some(tls) = &tls else {
             let conn = graceful.watch(builder.serve_connection(TokioIo::new(io), service));
             tokio::spawn(async move {
-                if let Err(err) = conn.await {
-                    tracing::debug!(%err, "connection ended with an error");
+                tokio::select! {
+                    result = conn => if let Err(err) = result {
+                        tracing::debug!(%err, "connection ended with an error");
+                    },
+                    _ = kill.wait_for(|k| *k) => {}
                 }
                 drop(permit);
             });
@@ -186,37 +208,153 @@ pub async fn serve_proxy(
         let (h1, h2) = (builder.clone(), h2.clone());
         let watcher = graceful.watcher();
         tokio::spawn(async move {
-            let stream = match accept.await {
-                Ok(stream) => stream,
-                Err(err) => {
-                    tracing::debug!(%err, %client_addr, "TLS handshake failed");
-                    drop(permit);
-                    return;
+            let serve = async move {
+                let stream = match accept.await {
+                    Ok(stream) => stream,
+                    Err(err) => {
+                        tracing::debug!(%err, %client_addr, "TLS handshake failed");
+                        return;
+                    }
+                };
+                let is_h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
+                let result = if is_h2 {
+                    // HTTP/2 streams share one connection: the idle/busy phase follows the latest stream.
+                    watcher
+                        .watch(h2.serve_connection(TokioIo::new(stream), service))
+                        .await
+                } else {
+                    watcher
+                        .watch(h1.serve_connection(TokioIo::new(stream), service))
+                        .await
+                };
+                if let Err(err) = result {
+                    tracing::debug!(%err, "connection ended with an error");
                 }
             };
-            let is_h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
-            let result = if is_h2 {
-                // HTTP/2 streams share one connection: the idle/busy phase follows the latest stream.
-                watcher
-                    .watch(h2.serve_connection(TokioIo::new(stream), service))
-                    .await
-            } else {
-                watcher
-                    .watch(h1.serve_connection(TokioIo::new(stream), service))
-                    .await
-            };
-            if let Err(err) = result {
-                tracing::debug!(%err, "connection ended with an error");
+            tokio::select! {
+                () = serve => {}
+                _ = kill.wait_for(|k| *k) => {}
             }
             drop(permit);
         });
     }
     drop(listener);
-    if tokio::time::timeout(Duration::from_secs(10), graceful.shutdown())
+    // SIGQUIT drains within its deadline (`nginx_main_worker_shutdown_timeout`); SIGTERM's deadline is zero.
+    let deadline = shared.lifecycle.drain_timeout();
+    if tokio::time::timeout(deadline, graceful.shutdown())
         .await
         .is_err()
     {
-        tracing::warn!("connections still open after 10 s; closing");
+        if !deadline.is_zero() {
+            tracing::warn!(
+                ?deadline,
+                "connections still open when the drain deadline passed; closing them"
+            );
+        }
+        let _ = kill_tx.send(true);
+    }
+}
+
+/// How long a TLS handshake on the Admin or Status API may take (nginx's `client_header_timeout` default).
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Serves `router` (the Admin API, the Status API) on one listener until told to stop: plain HTTP/1.1 through
+/// axum, or TLS for an `ssl` entry (HTTP/2 when the client picks it through ALPN), each handshake bounded by
+/// [`HANDSHAKE_TIMEOUT`]. In-flight requests get `drain` to finish once `stop` turns true.
+pub async fn serve_router(
+    listener: TcpListener,
+    tls: Option<TlsListen>,
+    router: axum::Router,
+    drain: Duration,
+    mut stop: watch::Receiver<bool>,
+) {
+    let Some(tls) = tls else {
+        let serve = axum::serve(listener, router).with_graceful_shutdown(async move {
+            let _ = stop.wait_for(|stop| *stop).await;
+        });
+        if let Err(err) = serve.await {
+            tracing::error!(%err, "listener failed");
+        }
+        return;
+    };
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let builder =
+        hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+    let mut errors = AcceptErrors {
+        last_log: None,
+        since_log: 0,
+    };
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = stop.wait_for(|s| *s) => break,
+        };
+        let (stream, client_addr) = match accepted {
+            Ok(pair) => pair,
+            Err(err) => {
+                let _logged = errors.record(&err);
+                tokio::select! {
+                    () = tokio::time::sleep(ACCEPT_BACKOFF) => {}
+                    _ = stop.wait_for(|s| *s) => break,
+                }
+                continue;
+            }
+        };
+        let (acceptor, router, builder) = (tls.acceptor.clone(), router.clone(), builder.clone());
+        let watcher = graceful.watcher();
+        tokio::spawn(async move {
+            let stream =
+                match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                    Ok(Ok(stream)) => stream,
+                    Ok(Err(err)) => {
+                        tracing::debug!(%err, %client_addr, "TLS handshake failed");
+                        return;
+                    }
+                    Err(_) => {
+                        tracing::debug!(%client_addr, "TLS handshake timed out");
+                        return;
+                    }
+                };
+            let service = service_fn(move |req: http::Request<hyper::body::Incoming>| {
+                use tower::ServiceExt as _;
+                router.clone().oneshot(req)
+            });
+            let conn = builder.serve_connection(TokioIo::new(stream), service);
+            if let Err(err) = watcher.watch(conn).await {
+                tracing::debug!(%err, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(drain, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("connections still open when the drain deadline passed; closing them");
+    }
+}
+
+/// The request id a response was given, for the access log (in the response's extensions while an access log
+/// is on).
+#[derive(Debug, Clone)]
+pub struct RequestId(pub Arc<str>);
+
+/// What the access log needs of a request, taken before the request is handed on: header values are
+/// reference-counted, so this copies no bytes.
+fn access_log_entry<B>(req: &http::Request<B>, client: std::net::SocketAddr) -> access_log::Entry {
+    let header = |name| req.headers().get(name).cloned();
+    access_log::Entry {
+        client: client.ip(),
+        time: std::time::SystemTime::now(),
+        method: req.method().clone(),
+        uri: req.uri().clone(),
+        version: req.version(),
+        status: 0,
+        bytes: 0,
+        referer: header(http::header::REFERER),
+        user_agent: header(http::header::USER_AGENT),
+        authorization: header(http::header::AUTHORIZATION),
+        request_id: None,
     }
 }
 

@@ -58,6 +58,10 @@ pub fn early_error(shared: &Shared, err: ProxyError, start: Instant) -> Response
     {
         resp.headers_mut().insert(headers::REQUEST_ID, v);
     }
+    if shared.access_log.get().is_some() {
+        resp.extensions_mut()
+            .insert(crate::listener::RequestId(Arc::from(id.as_str())));
+    }
     resp
 }
 
@@ -222,6 +226,10 @@ pub async fn handle(
         && let Ok(v) = HeaderValue::from_str(ctx.request_id())
     {
         head.headers.insert(headers::REQUEST_ID, v);
+    }
+    if shared.access_log.get().is_some() {
+        head.extensions
+            .insert(crate::listener::RequestId(Arc::from(ctx.request_id())));
     }
     tracing::debug!(status = head.status.as_u16(), route = %compiled.id, "request done");
     Response::from_parts(head, body)

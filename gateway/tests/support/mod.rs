@@ -2,11 +2,13 @@
 //! `postgresql` package, initialised into a temporary directory and listening on a free loopback port
 //! (run as the `postgres` user when the test runs as root, since PostgreSQL refuses root), stopped
 //! and removed on drop. `ci/setup.sh` installs the package; a server that cannot start fails the test
-//! with one line saying why. [`node`] starts gateway nodes on it and talks to them.
+//! with one line saying why. [`node`] starts in-process gateway nodes on it and talks to them; [`process`] runs
+//! the `gateway` binary as an operator does.
 
 #![allow(dead_code, clippy::unwrap_used)]
 
 pub mod node;
+pub mod process;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
