@@ -226,12 +226,17 @@ pub struct Config {
     pub session_cookie_http_only: bool,
     /// `null`: `Secure` only on requests that arrived over https.
     pub session_cookie_secure: Option<bool>,
+    #[serde(deserialize_with = "crate::schema::number_as_seconds")]
     pub session_idling_timeout: u64,
+    #[serde(deserialize_with = "crate::schema::number_as_seconds")]
     pub session_rolling_timeout: u64,
+    #[serde(deserialize_with = "crate::schema::number_as_seconds")]
     pub session_absolute_timeout: u64,
     pub session_remember: bool,
     pub session_remember_cookie_name: String,
+    #[serde(deserialize_with = "crate::schema::number_as_seconds")]
     pub session_remember_rolling_timeout: u64,
+    #[serde(deserialize_with = "crate::schema::number_as_seconds")]
     pub session_remember_absolute_timeout: u64,
     /// `cookie` (Kong's default), `redis` (Kong's, where the `redis` record says), or `kong`, this
     /// gateway's own server-side store; Kong's `memcache` is not offered.

@@ -1710,3 +1710,22 @@ fn claims_checks_read_nested_paths_strings_and_arrays() {
     );
     assert_eq!(authorize(&Config::default(), &claims(json!({}))), Ok(()));
 }
+
+#[tokio::test]
+async fn session_remember_issues_the_remember_cookie() {
+    let (_idp, gw) = started(
+        "          auth_methods: [session, password]\n          session_remember: true\n          session_remember_cookie_name: keep",
+    )
+    .await;
+    let resp = send(
+        &gw,
+        request("GET", "/oidc", &[("authorization", &basic("john", "doe"))]),
+    )
+    .await;
+    assert_eq!(resp.status(), 200);
+    let cookies = set_cookies(&resp);
+    assert_eq!(cookies.len(), 2, "{cookies:?}");
+    assert!(cookies[0].starts_with("session="), "{cookies:?}");
+    assert!(cookies[1].starts_with("keep="), "{cookies:?}");
+    assert!(cookies[1].contains("; Max-Age=604800"), "{cookies:?}");
+}
