@@ -33,3 +33,18 @@ Feature: The OpenID Connect session cookie settings
     Given the documented OpenID Connect setup
     When I send a GET request to "/" with the cookie header "session=not-a-session"
     Then the response is 401 with message "Unauthorized"
+
+  Scenario: session_remember also sets the persistent remember cookie
+    Given the documented OpenID Connect setup with:
+      | session_remember | true |
+    When I send a GET request to "/" as the documented user
+    Then the response sets the cookies "session, remember"
+    And the "remember" cookie is set with the attributes matching "Path=/; SameSite=Lax; HttpOnly; Expires=* GMT; Max-Age=604800"
+
+  Scenario: The remember cookie alone restores the OpenID Connect session
+    Given the documented OpenID Connect setup with:
+      | session_remember | true |
+    When I send a GET request to "/" as the documented user
+    And I send a GET request to "/" with only the cookies "remember"
+    Then the response status is 200
+    And the upstream received a Bearer access token for the documented user

@@ -6,7 +6,7 @@ use axum::Router;
 use std::collections::HashMap;
 
 use axum::extract::{FromRequest, Query, Request, State};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::{Value, json};
 
@@ -165,11 +165,24 @@ fn refuse_with_database(s: &Shared) -> Result<()> {
     Ok(())
 }
 
+/// `GET /config` as Kong 3.x answers it (`kong/api/routes/config.lua`: the declarative export
+/// written as YAML into a buffer, returned as `{"config": "<yaml>"}`), so decK and `curl | jq -r
+/// .config > kong.yml` get a file that `POST /config` takes back.
 async fn get_config(State(s): AppState) -> Result<Response> {
     refuse_with_database(&s)?;
-    Ok(ok(s.read(|db| {
-        crate::declarative::export(db, s.catalogue.as_ref())
-    })))
+    let document = s.read(|db| crate::declarative::export(db, s.catalogue.as_ref()));
+    Ok(match serde_saphyr::to_string(&document) {
+        Ok(yaml) => ok(json!({ "config": yaml })),
+        Err(err) => {
+            // Kong's words for the same failure ("failed exporting config", then 500).
+            tracing::error!(%err, "failed exporting config as YAML");
+            (
+                axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                axum::Json(json!({"message": "An unexpected error occurred"})),
+            )
+                .into_response()
+        }
+    })
 }
 
 async fn post_config(

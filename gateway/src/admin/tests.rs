@@ -878,3 +878,29 @@ async fn plugin_configs_are_validated_without_being_stored() {
     let (_, plugins) = call(&app, "GET", "/plugins", None).await;
     assert_eq!(plugins["data"], json!([]), "nothing was stored");
 }
+
+#[tokio::test]
+async fn get_config_is_kongs_yaml_string_that_post_config_takes_back() {
+    let app = app();
+    let doc = "_format_version: \"3.0\"\nconsumers:\n  - username: alex\n    custom_id: a-1\n";
+    let (status, _) = call(
+        &app,
+        "POST",
+        "/config",
+        Some(("application/yaml", doc.to_owned())),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    // kong/api/routes/config.lua: `{ config = <the export as YAML> }`.
+    let (status, body) = call(&app, "GET", "/config", None).await;
+    assert_eq!(status, StatusCode::OK);
+    let yaml = body["config"].as_str().unwrap().to_owned();
+    assert!(yaml.contains("username: alex"), "{yaml}");
+    assert!(yaml.contains("_format_version"), "{yaml}");
+    let (status, _) = call(&app, "DELETE", "/consumers/alex", None).await;
+    assert!(status == StatusCode::NO_CONTENT || status == StatusCode::METHOD_NOT_ALLOWED);
+    let (status, _) = call(&app, "POST", "/config", Some(("application/yaml", yaml))).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (_, alex) = call(&app, "GET", "/consumers/alex", None).await;
+    assert_eq!(alex["custom_id"], "a-1");
+}

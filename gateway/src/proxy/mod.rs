@@ -205,9 +205,15 @@ pub async fn handle(
     };
 
     let (mut head, body) = response.into_parts();
+    // `HeaderMap`'s owning iterator names only the first value of each header (`None` = the same
+    // name as before), so a second `Set-Cookie` (a remember cookie, a chunk) needs the last name.
+    let mut last_name = None;
     for (name, value) in std::mem::take(&mut ctx.response_headers) {
-        if let Some(name) = name {
-            head.headers.append(name, value);
+        if name.is_some() {
+            last_name = name;
+        }
+        if let Some(name) = &last_name {
+            head.headers.append(name.clone(), value);
         }
     }
     for instance in &collected {

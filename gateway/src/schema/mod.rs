@@ -365,6 +365,75 @@ fn kong_message(path: &str, serde_msg: &str) -> (String, String) {
     (path, serde_msg.to_owned())
 }
 
+/// A Kong `type = "number"` field kept as whole seconds (the session timeouts: Kong's
+/// `kong/plugins/session/schema.lua` declares them `number`, so a string is "expected a number"
+/// and a fraction is accepted; it is cut to whole seconds, the resolution resty-session's cookie
+/// timestamps have). A negative value is refused: no timeout of this gateway can be negative.
+pub fn number_as_seconds<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    d.deserialize_f64(SecondsVisitor)
+}
+
+/// [`number_as_seconds`] with `null` as 0 (Kong's `cookie_idletime: null` of old configs).
+pub fn number_as_seconds_null_zero<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<u64, D::Error> {
+    d.deserialize_option(OptionalSeconds)
+}
+
+struct SecondsVisitor;
+
+impl serde::de::Visitor<'_> for SecondsVisitor {
+    type Value = u64;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a number")
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<u64, E> {
+        Ok(v)
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<u64, E> {
+        u64::try_from(v).map_err(|_| E::custom(NEGATIVE_SECONDS))
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<u64, E> {
+        if !v.is_finite() {
+            return Err(E::invalid_type(serde::de::Unexpected::Float(v), &self));
+        }
+        if v < 0.0 {
+            return Err(E::custom(NEGATIVE_SECONDS));
+        }
+        // Saturating float-to-int conversion: whole seconds.
+        Ok(v as u64)
+    }
+}
+
+struct OptionalSeconds;
+
+impl<'de> serde::de::Visitor<'de> for OptionalSeconds {
+    type Value = u64;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a number")
+    }
+
+    fn visit_none<E: serde::de::Error>(self) -> Result<u64, E> {
+        Ok(0)
+    }
+
+    fn visit_unit<E: serde::de::Error>(self) -> Result<u64, E> {
+        Ok(0)
+    }
+
+    fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<u64, D::Error> {
+        number_as_seconds(d)
+    }
+}
+
+/// A negative number of seconds (this gateway's words; Kong's `number` has no lower bound).
+pub const NEGATIVE_SECONDS: &str = "value must be greater than or equal to 0";
+
 /// serde_path_to_error's `a.b[0].c` as Kong's dotted path with 1-based array positions:
 /// `a.b.1.c`.
 fn one_based(path: &str) -> String {

@@ -14,7 +14,7 @@ use super::client::ProviderError;
 use super::login::{Failure, Login};
 use super::schema::{AuthMethod, ConsumerBy};
 use super::session::{SessionData, Sessions};
-use super::{OpenIdConnect, bearer, credentials, grants, session};
+use super::{OpenIdConnect, bearer, claims, credentials, grants, jwt, session};
 use crate::model::Consumer;
 use crate::pdk::{Credential, Ctx, Exit, Flow};
 use crate::resty_session::Session;
@@ -143,6 +143,28 @@ async fn authorized(
     mut login: Login,
 ) -> Flow {
     let conf = &plugin.config;
+    if claims::any_required(conf) {
+        let verdict = match &login.claims {
+            Some(claims) => claims::authorize(conf, claims),
+            None => claims::authorize(
+                conf,
+                &jwt::unverified_claims(&login.tokens.access_token).unwrap_or_default(),
+            ),
+        };
+        if let Err(claims::Unsatisfied(option)) = verdict {
+            tracing::info!(
+                option,
+                method = login.method.name(),
+                "openid-connect: the token's claims do not satisfy the configuration"
+            );
+            let request_id = ctx.request_id().to_owned();
+            return Flow::Respond(Exit::error(
+                StatusCode::FORBIDDEN,
+                &conf.forbidden_error_message,
+                &request_id,
+            ));
+        }
+    }
     let consumer = match conf.consumer_claim.as_deref() {
         Some(path) if !path.is_empty() => {
             match find_consumer(

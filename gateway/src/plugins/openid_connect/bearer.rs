@@ -38,7 +38,7 @@ fn cache_key(conf: &Config, token: &str) -> [u8; 32] {
 /// A cached introspection result.
 #[derive(Debug)]
 pub struct Introspected {
-    claims: Map<String, Value>,
+    claims: Arc<Map<String, Value>>,
     expires_at: Option<u64>,
     cached_at: u64,
 }
@@ -61,12 +61,15 @@ pub(super) async fn bearer(
         let check = ClaimCheck {
             now,
             leeway: conf.leeway,
-            audience: conf.audience_required.as_deref(),
         };
         let discovered = plugin.discovered(now).await?;
         let mut result = jwt::verify(&discovered, &header, token, check);
-        if let Err(JwtError::NoKey(kid)) = &result {
-            tracing::debug!(?kid, "openid-connect: unknown signing key, re-discovering");
+        // An unknown `kid`, or a known one whose key does not verify the signature (a provider that
+        // rotated its key under the same `kid`), re-discovers the JWKS once, at most every
+        // `rediscovery_lifetime` seconds (Kong EE `schema.lua`: "how long (in seconds) the plugin
+        // waits between discovery attempts. Discovery is still triggered on an as-needed basis").
+        if let Err(err @ (JwtError::NoKey(_) | JwtError::BadSignature)) = &result {
+            tracing::debug!(%err, "openid-connect: token not verified by the cached keys, re-discovering");
             let http = plugin.registry.http()?;
             match plugin
                 .provider()
@@ -89,6 +92,7 @@ pub(super) async fn bearer(
                     identity: identity(conf, &claims),
                     consumed_basic: false,
                     upstream_value: None,
+                    claims: Some(Arc::new(claims)),
                 });
             }
             Err(JwtError::NoKey(_)) if conf.allows(AuthMethod::Introspection) => {}
@@ -146,7 +150,7 @@ async fn introspection(plugin: &OpenIdConnect, now: u64, token: &str) -> Result<
             }
             let entry = Arc::new(Introspected {
                 expires_at: jwt::time_claim(&claims, "exp"),
-                claims,
+                claims: Arc::new(claims),
                 cached_at: now,
             });
             if !usable(&entry) {
@@ -164,14 +168,6 @@ async fn introspection(plugin: &OpenIdConnect, now: u64, token: &str) -> Result<
             entry
         }
     };
-    if let Some(required) = &conf.audience_required
-        && !jwt::audience_matches(&entry.claims, required)
-    {
-        return Err(Failure::Unauthorized {
-            invalid_token: true,
-            reason: "audience mismatch".to_owned(),
-        });
-    }
     Ok(Login {
         method: AuthMethod::Introspection,
         tokens: Tokens {
@@ -182,5 +178,6 @@ async fn introspection(plugin: &OpenIdConnect, now: u64, token: &str) -> Result<
         identity: identity(conf, &entry.claims),
         consumed_basic: false,
         upstream_value: None,
+        claims: Some(Arc::clone(&entry.claims)),
     })
 }

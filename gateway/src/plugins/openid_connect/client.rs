@@ -43,11 +43,12 @@ pub enum ProviderError {
 /// Why a grant or introspection call did not give a result.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CallError {
-    /// The provider refused the request (RFC 6749 §5.2 `error`, e.g. `invalid_grant`).
-    #[error("rejected by the identity provider: {error}{}", description.as_deref().map(|d| format!(" ({d})")).unwrap_or_default())]
+    /// The provider refused the request (RFC 6749 §5.2 `error`, e.g. `invalid_grant`; `None`
+    /// when the body carried none, as some providers answer a bad client secret).
+    #[error("rejected by the identity provider (HTTP {status}): {}{}", error.as_deref().unwrap_or("no error code"), description.as_deref().map(|d| format!(" ({d})")).unwrap_or_default())]
     Rejected {
         status: u16,
-        error: String,
+        error: Option<String>,
         description: Option<String>,
     },
     /// The provider could not be used.
@@ -116,15 +117,21 @@ pub struct Call<'a> {
     pub timeout: Duration,
 }
 
-/// POSTs a grant to the token endpoint.
+/// POSTs a grant to the token endpoint; `extra` (`token_post_args_*`) follows the grant's fields.
 pub async fn token(
     call: Call<'_>,
     endpoint: &str,
     client: Client<'_>,
     mut form: Vec<(&'static str, String)>,
+    extra: &[(&str, &str)],
 ) -> Result<TokenResponse, CallError> {
     let request = client.apply(call.http.post(endpoint), &mut form);
-    let (status, body) = send(call, request.form(&form)).await?;
+    let fields: Vec<(&str, &str)> = form
+        .iter()
+        .map(|(k, v)| (*k, v.as_str()))
+        .chain(extra.iter().copied())
+        .collect();
+    let (status, body) = send(call, request.form(&fields)).await?;
     let json = parse_answer(status, &body)?;
     let text = |name: &str| json.get(name).and_then(Value::as_str).map(str::to_owned);
     let access_token = text("access_token")
@@ -243,7 +250,7 @@ fn parse_answer(status: reqwest::StatusCode, body: &[u8]) -> Result<Map<String, 
         // leave the body out. It is still a refusal of this request.
         return Err(CallError::Rejected {
             status: status.as_u16(),
-            error: field("error").unwrap_or_else(|| "invalid_request".to_owned()),
+            error: field("error"),
             description: field("error_description"),
         });
     }

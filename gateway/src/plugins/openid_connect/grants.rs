@@ -24,7 +24,7 @@ pub(super) async fn password(
         ("username", username),
         ("password", password),
     ];
-    add_scope_and_audience(conf, &mut form);
+    add_scope(conf, &mut form);
     let client = configured_client(conf)?;
     let response = grant(plugin, now, client, form)
         .await
@@ -44,7 +44,7 @@ pub(super) async fn client_credentials(
 ) -> Result<Login, Failure> {
     let conf = &plugin.config;
     let mut form = vec![("grant_type", "client_credentials".to_owned())];
-    add_scope_and_audience(conf, &mut form);
+    add_scope(conf, &mut form);
     let auth = match conf.client_auth() {
         ClientAuth::ClientSecretPost => ClientAuth::ClientSecretPost,
         _ => ClientAuth::ClientSecretBasic,
@@ -98,7 +98,8 @@ async fn grant(
         http: plugin.registry.http()?,
         timeout: plugin.timeout,
     };
-    client::token(call, &endpoint, client, form).await
+    let extra: Vec<(&str, &str)> = plugin.config.token_post_args().collect();
+    client::token(call, &endpoint, client, form, &extra).await
 }
 
 /// A refused grant is a 401; a provider failure stays one.
@@ -109,24 +110,44 @@ pub(super) fn rejected(err: CallError, what: &'static str) -> Failure {
             error,
             description,
         } => {
-            if matches!(error.as_str(), "invalid_client" | "unauthorized_client") {
+            let code = error.as_deref().unwrap_or_default();
+            let description = description.as_deref().unwrap_or_default();
+            if rejects_the_client(error.as_deref()) {
                 tracing::error!(
                     status,
-                    %error,
-                    description = description.as_deref().unwrap_or_default(),
+                    error = code,
+                    description,
                     what,
                     "openid-connect: the identity provider rejected the client; check client_id, client_secret and client_auth"
                 );
             } else {
-                tracing::info!(status, %error, description = description.as_deref().unwrap_or_default(), what, "openid-connect: rejected by the identity provider");
+                tracing::info!(
+                    status,
+                    error = code,
+                    description,
+                    what,
+                    "openid-connect: rejected by the identity provider"
+                );
             }
             Failure::Unauthorized {
                 invalid_token: false,
-                reason: format!("{what} rejected: {error}"),
+                reason: format!(
+                    "{what} rejected: {}",
+                    error.as_deref().unwrap_or("no error code")
+                ),
             }
         }
         CallError::Provider(err) => Failure::Provider(err),
     }
+}
+
+/// Whether a refusal is about the gateway's own client rather than the user's credentials:
+/// RFC 6749 §5.2's `invalid_client` / `unauthorized_client`, or a 400/401/403 without an error
+/// code at all (some providers answer a bad client secret with an empty body; a refused user
+/// password always names `invalid_grant`), which is then logged as the client problem it
+/// most likely is instead of under a made-up error name.
+pub(super) fn rejects_the_client(error: Option<&str>) -> bool {
+    matches!(error, None | Some("invalid_client" | "unauthorized_client"))
 }
 
 /// The plugin's own client (`client_id`, `client_secret`, `client_auth`).
@@ -141,13 +162,13 @@ pub(super) fn configured_client(conf: &Config) -> Result<Client<'_>, Failure> {
     })
 }
 
-/// `scope` and `audience` form fields from the config.
-fn add_scope_and_audience(conf: &Config, form: &mut Vec<(&'static str, String)>) {
+/// The `scope` form field from the config. `audience` is not sent: Kong's schema passes it to the
+/// authorization endpoint only (EE `schema.lua`: "The audience passed to the authorization
+/// endpoint."); a provider that wants one at the token endpoint gets it through
+/// `token_post_args_names` / `token_post_args_values`, added to every grant by [`grant`].
+fn add_scope(conf: &Config, form: &mut Vec<(&'static str, String)>) {
     if let Some(scopes) = conf.scopes.as_ref().filter(|s| !s.is_empty()) {
         form.push(("scope", scopes.join(" ")));
-    }
-    for audience in conf.audience.iter().flatten() {
-        form.push(("audience", audience.clone()));
     }
 }
 
@@ -197,5 +218,6 @@ pub(super) fn login_from_tokens(
         },
         consumed_basic: false,
         upstream_value: None,
+        claims: None,
     }
 }

@@ -1,6 +1,6 @@
 //! Local verification of JWT access tokens (RFC 7519, RFC 9068): the signature by a JWKS key, `iss`,
-//! `exp` and `nbf` with `leeway` against the gateway's clock, and the audience when
-//! `audience_required` is set. jsonwebtoken checks the signature only; every claim is checked here
+//! `exp` and `nbf` with `leeway` against the gateway's clock (the `*_required` claims are
+//! authorization, checked for every method in [`super::claims`]). jsonwebtoken checks the signature only; every claim is checked here
 //! because its own time checks read the system clock.
 
 use std::collections::HashSet;
@@ -17,6 +17,10 @@ pub enum JwtError {
     /// No key in the JWKS for the token's `kid` and `alg`.
     #[error("no signing key for kid {0:?}")]
     NoKey(Option<String>),
+    /// Keys for the token's `kid` exist, but none verifies the signature (the provider may have
+    /// rotated the key under the same `kid`).
+    #[error("invalid signature")]
+    BadSignature,
     /// The signature or a claim is wrong.
     #[error("{0}")]
     Invalid(&'static str),
@@ -24,12 +28,10 @@ pub enum JwtError {
 
 /// What the claims must satisfy.
 #[derive(Debug, Clone, Copy)]
-pub struct ClaimCheck<'a> {
+pub struct ClaimCheck {
     /// Gateway time, unix seconds.
     pub now: u64,
     pub leeway: u64,
-    /// `audience_required`: at least one must be in `aud`.
-    pub audience: Option<&'a [String]>,
 }
 
 /// The header of a token that is a JWS this module can verify, or `None` (an opaque token, or an
@@ -46,7 +48,7 @@ pub fn verify(
     discovered: &Discovered,
     header: &Header,
     token: &str,
-    check: ClaimCheck<'_>,
+    check: ClaimCheck,
 ) -> Result<Map<String, Value>, JwtError> {
     if header.alg.family() == AlgorithmFamily::Hmac {
         return Err(JwtError::Invalid("symmetric signatures are not accepted"));
@@ -64,17 +66,17 @@ pub fn verify(
     let claims = keys
         .iter()
         .find_map(|k| jsonwebtoken::decode::<Map<String, Value>>(token, &k.key, &validation).ok())
-        .ok_or(JwtError::Invalid("invalid signature"))?
+        .ok_or(JwtError::BadSignature)?
         .claims;
     check_claims(&claims, &discovered.issuer, check)?;
     Ok(claims)
 }
 
-/// `iss`, `exp` (required), `nbf` and the audience.
+/// `iss`, `exp` (required) and `nbf`.
 pub fn check_claims(
     claims: &Map<String, Value>,
     issuer: &str,
-    check: ClaimCheck<'_>,
+    check: ClaimCheck,
 ) -> Result<(), JwtError> {
     if claims.get("iss").and_then(Value::as_str) != Some(issuer) {
         return Err(JwtError::Invalid("issuer mismatch"));
@@ -88,11 +90,6 @@ pub fn check_claims(
     {
         return Err(JwtError::Invalid("token not yet valid"));
     }
-    if let Some(required) = check.audience
-        && !audience_matches(claims, required)
-    {
-        return Err(JwtError::Invalid("audience mismatch"));
-    }
     Ok(())
 }
 
@@ -102,18 +99,6 @@ pub fn time_claim(claims: &Map<String, Value>, name: &str) -> Option<u64> {
     value
         .as_u64()
         .or_else(|| value.as_f64().filter(|f| *f >= 0.0).map(|f| f as u64))
-}
-
-/// Whether `aud` (a string or an array of strings) contains one of `required`.
-pub fn audience_matches(claims: &Map<String, Value>, required: &[String]) -> bool {
-    match claims.get("aud") {
-        Some(Value::String(aud)) => required.iter().any(|r| r == aud),
-        Some(Value::Array(auds)) => auds
-            .iter()
-            .filter_map(Value::as_str)
-            .any(|aud| required.iter().any(|r| r == aud)),
-        _ => false,
-    }
 }
 
 /// The payload of a JWT without checking anything: for tokens the gateway received straight from

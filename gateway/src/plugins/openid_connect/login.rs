@@ -2,6 +2,8 @@
 //! ([`Failure`]), and who the token's claims say the caller is ([`identity`]). Built in the access
 //! phase by the session, grant and bearer paths; used by [`super::access`].
 
+use std::sync::Arc;
+
 use crate::redacted::Redacted;
 use http::HeaderValue;
 use serde_json::{Map, Value};
@@ -40,6 +42,9 @@ pub(super) struct Login {
     /// The `upstream_access_token_header` value for `tokens.access_token`, when already made (a
     /// cached session's); else it is made from the token.
     pub(super) upstream_value: Option<HeaderValue>,
+    /// The claims the `*_required` checks read when they are not the access token's payload
+    /// (introspection results), or already verified (a bearer JWT); else the access token is read.
+    pub(super) claims: Option<Arc<Map<String, Value>>>,
 }
 
 /// Why authentication did not succeed.

@@ -36,13 +36,14 @@
 //! plugin does not issue its own cookie, as it needs a consumer.
 //!
 //! ## Compared with Kong's (Enterprise) plugin
-//! Implemented: discovery (issuer or discovery URL) with JWKS caching and bounded re-discovery on an
-//! unknown `kid`; the `password`, `client_credentials` and `refresh_token` grants; `bearer` (RS*,
+//! Implemented: discovery (issuer or discovery URL) with JWKS caching and bounded re-discovery
+//! (`rediscovery_lifetime`) on an unknown `kid` or a known `kid` whose key fails the signature; the `password`, `client_credentials` and `refresh_token` grants; `bearer` (RS*,
 //! PS*, ES*, EdDSA JWTs); `introspection` (RFC 7662, cached per `cache_introspection`); `session`
 //! with transparent refresh; `client_secret_basic` / `client_secret_post` / `none` client
 //! authentication; `disable_session`; consumer mapping (`consumer_claim`, `consumer_by`,
-//! `consumer_optional`, `credential_claim`); `anonymous`; `audience_required` (and `audience`
-//! sent to the token endpoint); `leeway`; the `session_*` cookie options (storage `cookie`, or
+//! `consumer_optional`, `credential_claim`); `anonymous`; claims-based authorization
+//! (`scopes_required`, `audience_required`, `groups_required`, `roles_required` with their
+//! `*_claim`, for every method: see [`claims`]); `token_post_args_names` / `_values`; `leeway`; the `session_*` cookie options (storage `cookie`, or
 //! `kong` for this gateway's server-side store); logout by `logout_methods` with
 //! `logout_query_arg` / `logout_post_arg` / `logout_uri_suffix` (200, or 302 to
 //! `logout_redirect_uri`).
@@ -52,8 +53,8 @@
 //! handle gets 401, and a missing-credential 401 logs that the redirect flow is not
 //! implemented); `client_secret_jwt`, `private_key_jwt` and mTLS client authentication
 //! (rejected by the schema); token revocation and RP-initiated logout at the provider;
-//! `hide_credentials`, upstream/downstream headers other than the access token; claim-based
-//! authorization (`scopes_required`, `groups_required`, …); memcached session storage;
+//! `hide_credentials`, upstream/downstream headers other than the access token; `audience` (Kong
+//! sends it to the authorization endpoint only); memcached session storage;
 //! HS* tokens signed with the client secret. A password or client-credentials grant always removes
 //! the `Authorization: Basic` header it consumed, so the user's password never reaches the upstream.
 //!
@@ -79,6 +80,7 @@
 
 pub mod access;
 mod bearer;
+pub mod claims;
 pub mod client;
 mod credentials;
 pub mod discovery;

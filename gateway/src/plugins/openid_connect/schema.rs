@@ -41,6 +41,10 @@ pub const SECRET_REQUIRED: &str =
 /// `upstream_access_token_header` is not `<header>` or `<header>:<scheme>`.
 pub const BAD_UPSTREAM_HEADER: &str =
     "must be a header name, optionally followed by ':' and a scheme (e.g. authorization:bearer)";
+/// `token_post_args_names` and `token_post_args_values` differ in length (this gateway's words:
+/// Kong pairs them by position and documents no message).
+pub const TOKEN_POST_ARGS_MISMATCH: &str =
+    "must have as many values as token_post_args_names has names";
 /// `consumer_claim` is set but `consumer_by` is empty.
 pub const EMPTY_CONSUMER_BY: &str = "length must be at least 1 when consumer_claim is set";
 
@@ -181,10 +185,30 @@ pub struct Config {
     pub refresh_token_param_name: Option<String>,
     pub refresh_tokens: bool,
     pub scopes: Option<Vec<String>>,
+    /// Kong: "The audience passed to the authorization endpoint" (EE `schema.lua`). This gateway
+    /// has no authorization-code flow, so it is accepted and not sent anywhere; in particular it is
+    /// not a token-endpoint form field (extra token-endpoint arguments go through
+    /// `token_post_args_names` / `token_post_args_values`).
     #[serde(deserialize_with = "one_or_many")]
     pub audience: Option<Vec<String>>,
+    /// Claims-based authorization (see [`super::claims`]): alternatives (OR) of space-separated
+    /// values (AND) that the `*_claim` must hold.
     #[serde(deserialize_with = "one_or_many")]
     pub audience_required: Option<Vec<String>>,
+    pub audience_claim: Vec<String>,
+    #[serde(deserialize_with = "one_or_many")]
+    pub scopes_required: Option<Vec<String>>,
+    pub scopes_claim: Vec<String>,
+    #[serde(deserialize_with = "one_or_many")]
+    pub groups_required: Option<Vec<String>>,
+    pub groups_claim: Vec<String>,
+    #[serde(deserialize_with = "one_or_many")]
+    pub roles_required: Option<Vec<String>>,
+    pub roles_claim: Vec<String>,
+    /// Extra form fields of every token-endpoint request, by position (Kong EE `schema.lua`:
+    /// "Extra post argument names passed to the token endpoint.").
+    pub token_post_args_names: Option<Vec<String>>,
+    pub token_post_args_values: Option<Vec<String>>,
     pub unauthorized_error_message: String,
     pub forbidden_error_message: String,
     pub unauthorized_destroy_session: bool,
@@ -202,12 +226,17 @@ pub struct Config {
     pub session_cookie_http_only: bool,
     /// `null`: `Secure` only on requests that arrived over https.
     pub session_cookie_secure: Option<bool>,
+    #[serde(deserialize_with = "crate::schema::number_as_seconds")]
     pub session_idling_timeout: u64,
+    #[serde(deserialize_with = "crate::schema::number_as_seconds")]
     pub session_rolling_timeout: u64,
+    #[serde(deserialize_with = "crate::schema::number_as_seconds")]
     pub session_absolute_timeout: u64,
     pub session_remember: bool,
     pub session_remember_cookie_name: String,
+    #[serde(deserialize_with = "crate::schema::number_as_seconds")]
     pub session_remember_rolling_timeout: u64,
+    #[serde(deserialize_with = "crate::schema::number_as_seconds")]
     pub session_remember_absolute_timeout: u64,
     /// `cookie` (Kong's default), `redis` (Kong's, where the `redis` record says), or `kong`, this
     /// gateway's own server-side store; Kong's `memcache` is not offered.
@@ -253,6 +282,16 @@ impl Default for Config {
             scopes: Some(vec!["openid".to_owned()]),
             audience: None,
             audience_required: None,
+            // Kong's `*_claim` defaults (EE `schema.lua`).
+            audience_claim: vec!["aud".to_owned()],
+            scopes_required: None,
+            scopes_claim: vec!["scope".to_owned()],
+            groups_required: None,
+            groups_claim: vec!["groups".to_owned()],
+            roles_required: None,
+            roles_claim: vec!["roles".to_owned()],
+            token_post_args_names: None,
+            token_post_args_values: None,
             unauthorized_error_message: DEFAULT_UNAUTHORIZED.to_owned(),
             forbidden_error_message: DEFAULT_FORBIDDEN.to_owned(),
             unauthorized_destroy_session: true,
@@ -341,6 +380,20 @@ impl Schema for Config {
         {
             errors.push("consumer_by", EMPTY_CONSUMER_BY);
         }
+        let count = |v: &Option<Vec<String>>| v.as_ref().map_or(0, Vec::len);
+        if count(&self.token_post_args_names) != count(&self.token_post_args_values) {
+            errors.push("token_post_args_values", TOKEN_POST_ARGS_MISMATCH);
+        }
+        for (field, path) in [
+            ("audience_claim", &self.audience_claim),
+            ("scopes_claim", &self.scopes_claim),
+            ("groups_claim", &self.groups_claim),
+            ("roles_claim", &self.roles_claim),
+        ] {
+            if path.is_empty() {
+                errors.push(field, "length must be at least 1");
+            }
+        }
         if self.session_cookie_name.is_empty() {
             errors.push("session_cookie_name", "length must be at least 1");
         }
@@ -351,7 +404,43 @@ impl Schema for Config {
     }
 }
 
+/// One claims-based authorization option: Kong's name, the required values, the claim path.
+pub type RequiredClaim<'a> = (&'static str, Option<&'a [String]>, &'a [String]);
+
 impl Config {
+    /// The claims-based authorization options: Kong's name, the required values, the claim path.
+    pub fn required_claims(&self) -> [RequiredClaim<'_>; 4] {
+        [
+            (
+                "scopes_required",
+                self.scopes_required.as_deref(),
+                &self.scopes_claim,
+            ),
+            (
+                "audience_required",
+                self.audience_required.as_deref(),
+                &self.audience_claim,
+            ),
+            (
+                "groups_required",
+                self.groups_required.as_deref(),
+                &self.groups_claim,
+            ),
+            (
+                "roles_required",
+                self.roles_required.as_deref(),
+                &self.roles_claim,
+            ),
+        ]
+    }
+
+    /// `token_post_args_names` paired with `token_post_args_values` by position.
+    pub fn token_post_args(&self) -> impl Iterator<Item = (&str, &str)> {
+        let names = self.token_post_args_names.iter().flatten();
+        let values = self.token_post_args_values.iter().flatten();
+        names.zip(values).map(|(n, v)| (n.as_str(), v.as_str()))
+    }
+
     /// The first `client_id`, if any.
     pub fn client_id(&self) -> Option<&str> {
         self.client_id

@@ -106,6 +106,7 @@ impl Stored {
             },
             consumed_basic: false,
             upstream_value: self.upstream_value.clone(),
+            claims: None,
         }
     }
 }

@@ -71,6 +71,8 @@ struct IdpState {
     jwks_fetches: AtomicUsize,
     token_calls: AtomicUsize,
     introspections: AtomicUsize,
+    /// The JWKS publishes key2's material under the kid `key1` (a rotation that keeps the kid).
+    same_kid_rotation: std::sync::atomic::AtomicBool,
     /// The last token request: its form and Authorization header.
     last_form: Mutex<Vec<(String, String)>>,
     last_authorization: Mutex<Option<String>>,
@@ -212,6 +214,11 @@ async fn discovery(State(s): State<Arc<IdpState>>) -> Response {
 
 async fn certs(State(s): State<Arc<IdpState>>) -> Response {
     s.jwks_fetches.fetch_add(1, Ordering::SeqCst);
+    if s.same_kid_rotation.load(Ordering::SeqCst) {
+        let mut key: Value = serde_json::from_str(KEY2_JWK).unwrap();
+        key["kid"] = json!("key1");
+        return Json(json!({ "keys": [key] })).into_response();
+    }
     let published = s.published.lock().unwrap().clone();
     let mut keys: Vec<Value> = published
         .iter()
@@ -265,6 +272,10 @@ async fn token(State(s): State<Arc<IdpState>>, headers: HeaderMap, body: Bytes) 
             .map(|(_, v)| v.clone())
             .unwrap_or_default()
     };
+    if client_of(&headers, &form).is_some_and(|c| c.1 == "silent-wrong-secret") {
+        // Some providers answer a bad client secret with an empty 401.
+        return StatusCode::UNAUTHORIZED.into_response();
+    }
     let Some(client) = client_of(&headers, &form).filter(known_client) else {
         return oauth_error(
             StatusCode::UNAUTHORIZED,
@@ -881,11 +892,12 @@ async fn leeway_and_other_token_locations() {
 async fn audience_may_be_a_string_or_an_array() {
     let (idp, gw) =
         started("          auth_methods: [bearer]\n          audience_required: [kong]").await;
+    // A token whose claims fail authorization is authenticated but forbidden (claims module docs).
     for (aud, status) in [
-        (json!("account"), 401),
+        (json!("account"), 403),
         (json!("kong"), 200),
         (json!(["account", "kong"]), 200),
-        (json!(["account"]), 401),
+        (json!(["account"]), 403),
     ] {
         let mut claims = idp.claims();
         claims["aud"] = aud.clone();
@@ -1568,4 +1580,244 @@ async fn redis_settings_this_gateway_lacks_are_refused() {
             err.message()
         );
     }
+}
+
+// ---- claims-based authorization, token endpoint arguments, key rotation, client refusals --------
+
+#[tokio::test]
+async fn audience_required_applies_to_the_password_grant_token() {
+    // The provider's access tokens carry `aud: account`.
+    let (_idp, gw) = started(
+        "          auth_methods: [session, password]\n          audience_required: [kong-api]",
+    )
+    .await;
+    let resp = send(
+        &gw,
+        request("GET", "/oidc", &[("authorization", &basic("john", "doe"))]),
+    )
+    .await;
+    assert_eq!(resp.status(), 403, "{:?}", resp.body());
+    assert_eq!(json_body(&resp)["message"], "Forbidden");
+    assert!(
+        set_cookies(&resp).is_empty(),
+        "no session for a forbidden token"
+    );
+
+    // Configured as a Kong user would for this provider: the audience it really issues.
+    let (_idp, gw) = started(
+        "          auth_methods: [session, password]\n          audience_required: [account]",
+    )
+    .await;
+    let resp = send(
+        &gw,
+        request("GET", "/oidc", &[("authorization", &basic("john", "doe"))]),
+    )
+    .await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(set_cookies(&resp).len(), 1);
+}
+
+#[tokio::test]
+async fn scopes_required_is_or_of_and_groups_on_every_method() {
+    // Tokens carry `scope: "openid profile email"`.
+    for (required, status) in [
+        ("[openid]", 200),
+        ("[\"openid email\"]", 200),
+        ("[\"openid admin\"]", 403),
+        ("[admin, \"profile email\"]", 200),
+        ("[admin]", 403),
+    ] {
+        let (idp, gw) = started(&format!(
+            "          auth_methods: [session, password, bearer]\n          scopes_required: {required}"
+        ))
+        .await;
+        let resp = send(
+            &gw,
+            request("GET", "/oidc", &[("authorization", &basic("john", "doe"))]),
+        )
+        .await;
+        assert_eq!(resp.status(), status, "password grant, {required}");
+        let token = Idp::sign("key1", &idp.claims());
+        let resp = send(
+            &gw,
+            request("GET", "/oidc", &[("authorization", &bearer(&token))]),
+        )
+        .await;
+        assert_eq!(resp.status(), status, "bearer, {required}");
+    }
+}
+
+#[tokio::test]
+async fn claims_are_checked_again_behind_a_refreshed_session() {
+    let (idp, gw) = started(
+        "          auth_methods: [session, password]\n          audience_required: [account]",
+    )
+    .await;
+    let login = send(
+        &gw,
+        request("GET", "/oidc", &[("authorization", &basic("john", "doe"))]),
+    )
+    .await;
+    assert_eq!(login.status(), 200);
+    let cookie = cookie_pair(&set_cookies(&login)[0]);
+    // The provider now issues tokens for another audience; the refresh behind the session gets one.
+    *idp.state.audience.lock().unwrap() = json!("other");
+    gw.clock.advance(301);
+    let resp = send(&gw, request("GET", "/oidc", &[("cookie", &cookie)])).await;
+    assert_eq!(resp.status(), 403);
+    assert!(Idp::count(&idp.state.token_calls) >= 2, "refreshed");
+}
+
+#[tokio::test]
+async fn audience_is_not_a_token_endpoint_field_and_token_post_args_are() {
+    let (idp, gw) = started(
+        "          auth_methods: [password]\n          audience: [kong-api]\n          token_post_args_names: [resource]\n          token_post_args_values: [\"https://api.test\"]",
+    )
+    .await;
+    let resp = send(
+        &gw,
+        request("GET", "/oidc", &[("authorization", &basic("john", "doe"))]),
+    )
+    .await;
+    assert_eq!(resp.status(), 200);
+    let form = idp.state.last_form.lock().unwrap().clone();
+    assert!(!form.iter().any(|(k, _)| k == "audience"), "{form:?}");
+    assert!(form.contains(&("resource".to_owned(), "https://api.test".to_owned())));
+    assert!(form.contains(&("grant_type".to_owned(), "password".to_owned())));
+}
+
+#[test]
+fn token_post_args_must_pair_up() {
+    let err = normalize(json!({
+        "issuer": "https://idp.test/realms/x",
+        "token_post_args_names": ["a", "b"],
+        "token_post_args_values": ["1"],
+    }))
+    .unwrap_err();
+    assert!(
+        format!("{err:?}").contains(schema::TOKEN_POST_ARGS_MISMATCH),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_key_rotated_under_the_same_kid_is_rediscovered_once_per_lifetime() {
+    let (idp, gw) = started("          auth_methods: [bearer]").await;
+    let token = Idp::sign("key1", &idp.claims());
+    let resp = send(
+        &gw,
+        request("GET", "/oidc", &[("authorization", &bearer(&token))]),
+    )
+    .await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(Idp::count(&idp.state.jwks_fetches), 1);
+
+    // The provider replaces the key behind `kid: key1` and signs with the new one.
+    idp.state.same_kid_rotation.store(true, Ordering::SeqCst);
+    let mut header = Header::new(Algorithm::RS256);
+    header.kid = Some("key1".to_owned());
+    let sign_new =
+        |claims: &Value| jsonwebtoken::encode(&header, claims, &SIGNING_KEYS["key2"]).unwrap();
+    // The last discovery was less than rediscovery_lifetime (30 s) ago: no fetch, 401.
+    let resp = send(
+        &gw,
+        request(
+            "GET",
+            "/oidc",
+            &[("authorization", &bearer(&sign_new(&idp.claims())))],
+        ),
+    )
+    .await;
+    assert_eq!(resp.status(), 401);
+    assert_eq!(Idp::count(&idp.state.jwks_fetches), 1, "bounded");
+
+    gw.clock.advance(31);
+    let resp = send(
+        &gw,
+        request(
+            "GET",
+            "/oidc",
+            &[("authorization", &bearer(&sign_new(&idp.claims())))],
+        ),
+    )
+    .await;
+    assert_eq!(resp.status(), 200, "re-discovered on the failed signature");
+    assert_eq!(Idp::count(&idp.state.jwks_fetches), 2);
+
+    // A forged signature under the known kid does not make the gateway fetch again.
+    let forged = Idp::sign("key1", &idp.claims());
+    let resp = send(
+        &gw,
+        request("GET", "/oidc", &[("authorization", &bearer(&forged))]),
+    )
+    .await;
+    assert_eq!(resp.status(), 401);
+    assert_eq!(Idp::count(&idp.state.jwks_fetches), 2);
+}
+
+#[tokio::test]
+async fn an_empty_401_from_the_token_endpoint_is_a_client_problem_and_a_401() {
+    // The client credentials grant authenticates the client found in the request.
+    let (idp, gw) = started("          auth_methods: [client_credentials]").await;
+    let resp = send(
+        &gw,
+        request(
+            "GET",
+            "/oidc",
+            &[("authorization", &basic("service", "silent-wrong-secret"))],
+        ),
+    )
+    .await;
+    assert_eq!(Idp::count(&idp.state.token_calls), 1);
+    assert_eq!(resp.status(), 401);
+    assert_eq!(json_body(&resp)["message"], "Unauthorized");
+    // Logged as "check client_id, client_secret and client_auth" (an error), like invalid_client.
+    assert!(super::grants::rejects_the_client(None));
+    assert!(super::grants::rejects_the_client(Some("invalid_client")));
+    assert!(!super::grants::rejects_the_client(Some("invalid_grant")));
+}
+
+#[test]
+fn claims_checks_read_nested_paths_strings_and_arrays() {
+    use super::claims::{Unsatisfied, authorize};
+    let conf: Config = serde_json::from_value(json!({
+        "issuer": "https://idp.test/realms/x",
+        "groups_required": ["admins", "ops dev"],
+        "roles_claim": ["realm_access", "roles"],
+        "roles_required": ["reader"],
+    }))
+    .unwrap();
+    let claims = |v: Value| v.as_object().unwrap().clone();
+    let ok = claims(json!({"groups": ["ops", "dev"], "realm_access": {"roles": ["reader"]}}));
+    assert_eq!(authorize(&conf, &ok), Ok(()));
+    let one_group = claims(json!({"groups": "ops", "realm_access": {"roles": ["reader"]}}));
+    assert_eq!(
+        authorize(&conf, &one_group),
+        Err(Unsatisfied("groups_required"))
+    );
+    let no_role = claims(json!({"groups": ["admins"], "realm_access": {"roles": []}}));
+    assert_eq!(
+        authorize(&conf, &no_role),
+        Err(Unsatisfied("roles_required"))
+    );
+    assert_eq!(authorize(&Config::default(), &claims(json!({}))), Ok(()));
+}
+
+#[tokio::test]
+async fn session_remember_issues_the_remember_cookie() {
+    let (_idp, gw) = started(
+        "          auth_methods: [session, password]\n          session_remember: true\n          session_remember_cookie_name: keep",
+    )
+    .await;
+    let resp = send(
+        &gw,
+        request("GET", "/oidc", &[("authorization", &basic("john", "doe"))]),
+    )
+    .await;
+    assert_eq!(resp.status(), 200);
+    let cookies = set_cookies(&resp);
+    assert_eq!(cookies.len(), 2, "{cookies:?}");
+    assert!(cookies[0].starts_with("session="), "{cookies:?}");
+    assert!(cookies[1].starts_with("keep="), "{cookies:?}");
+    assert!(cookies[1].contains("; Max-Age=604800"), "{cookies:?}");
 }

@@ -68,12 +68,23 @@ pub struct Config {
     pub secret: Redacted<String>,
     pub storage: StorageKind,
     pub audience: String,
-    #[serde(alias = "cookie_idletime", deserialize_with = "null_as_zero")]
+    // The timeouts are Kong `number`s (kong/plugins/session/schema.lua), kept as whole seconds.
+    #[serde(
+        alias = "cookie_idletime",
+        deserialize_with = "crate::schema::number_as_seconds_null_zero"
+    )]
     pub idling_timeout: u64,
-    #[serde(alias = "cookie_lifetime")]
+    #[serde(
+        alias = "cookie_lifetime",
+        deserialize_with = "crate::schema::number_as_seconds"
+    )]
     pub rolling_timeout: u64,
+    #[serde(deserialize_with = "crate::schema::number_as_seconds")]
     pub absolute_timeout: u64,
-    #[serde(alias = "cookie_discard")]
+    #[serde(
+        alias = "cookie_discard",
+        deserialize_with = "crate::schema::number_as_seconds"
+    )]
     pub stale_ttl: u64,
     pub cookie_name: String,
     pub cookie_path: String,
@@ -86,7 +97,9 @@ pub struct Config {
     #[serde(alias = "cookie_persistent")]
     pub remember: bool,
     pub remember_cookie_name: String,
+    #[serde(deserialize_with = "crate::schema::number_as_seconds")]
     pub remember_rolling_timeout: u64,
+    #[serde(deserialize_with = "crate::schema::number_as_seconds")]
     pub remember_absolute_timeout: u64,
     pub response_headers: Option<Vec<SessionHeader>>,
     pub request_headers: Option<Vec<SessionHeader>>,
@@ -99,10 +112,6 @@ pub struct Config {
     /// Deprecated and ignored ("cookie_renew option does not exists anymore").
     #[serde(skip_serializing)]
     pub cookie_renew: Option<Value>,
-}
-
-fn null_as_zero<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
-    Ok(Option::<u64>::deserialize(d)?.unwrap_or(0))
 }
 
 impl Default for Config {

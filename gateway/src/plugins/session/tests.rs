@@ -373,3 +373,58 @@ async fn derived_keys_survive_a_rebuild_with_the_same_secret() {
     assert!(!other.session.key.is_cached(&sid, CookieKind::Session));
     assert_eq!(deps.session_keys.len(), 1);
 }
+
+#[test]
+fn timeouts_are_kong_numbers() {
+    let normalize = |config: serde_json::Value, source| {
+        crate::plugins::normalize_config("session", config, source)
+    };
+    // kong/plugins/session/schema.lua: `idling_timeout = { type = "number", default = 900 }`.
+    for field in [
+        "idling_timeout",
+        "rolling_timeout",
+        "absolute_timeout",
+        "stale_ttl",
+        "remember_rolling_timeout",
+        "remember_absolute_timeout",
+    ] {
+        let bad = normalize(
+            serde_json::json!({ field: "soon" }),
+            crate::schema::Source::Json,
+        )
+        .unwrap_err();
+        assert_eq!(
+            bad.message(),
+            format!("schema violation (config.{field}: expected a number)")
+        );
+        let fraction = normalize(
+            serde_json::json!({ field: 1.5 }),
+            crate::schema::Source::Json,
+        )
+        .unwrap();
+        assert_eq!(
+            fraction[field], 1,
+            "{field}: a number is accepted, whole seconds kept"
+        );
+        let form = normalize(
+            serde_json::json!({ field: "60" }),
+            crate::schema::Source::Form,
+        )
+        .unwrap();
+        assert_eq!(form[field], 60, "{field} from a form body");
+        assert!(
+            normalize(
+                serde_json::json!({ field: -1 }),
+                crate::schema::Source::Json
+            )
+            .is_err(),
+            "{field}: negative"
+        );
+    }
+    let null_idle = normalize(
+        serde_json::json!({"idling_timeout": null}),
+        crate::schema::Source::Json,
+    )
+    .unwrap();
+    assert_eq!(null_idle["idling_timeout"], 0);
+}
