@@ -232,6 +232,62 @@ async fn eventually_session_answered(
         .await
 }
 
+/// Keeps the current session cookie under `name`, so that a later step can send it after the gateway has
+/// issued a newer one (a renewal).
+#[when(expr = "I keep the session cookie as {string}")]
+async fn keep_session_cookie(world: &mut GatewayWorld, name: String) -> Result<(), Error> {
+    let value = world.session_cookie()?.to_owned();
+    world.kept_cookies.insert(name, value);
+    Ok(())
+}
+
+/// Only the session cookie kept under `name`.
+fn kept_cookie_only(world: &GatewayWorld, name: &str) -> Result<Cookies, Error> {
+    let value = world
+        .kept_cookies
+        .get(name)
+        .ok_or_else(|| format!("no session cookie was kept as {name:?}"))?;
+    Ok(Cookies::Only(format!("{SESSION_COOKIE}={value}")))
+}
+
+#[when(expr = "I send a {method} request to {string} with only the kept session cookie {string}")]
+async fn send_with_kept_cookie(
+    world: &mut GatewayWorld,
+    method: HttpMethod,
+    path: String,
+    name: String,
+) -> Result<(), Error> {
+    let cookies = kept_cookie_only(world, &name)?;
+    world
+        .send(Outgoing::new(method.0, &path).cookies(cookies))
+        .await
+        .map(drop)
+}
+
+/// Polls with the kept session cookie alone until the response has `status`.
+#[then(
+    expr = "within {int} seconds a {method} request to {string} with only the kept session cookie {string} is answered {int}"
+)]
+async fn eventually_kept_cookie_answered(
+    world: &mut GatewayWorld,
+    seconds: u64,
+    method: HttpMethod,
+    path: String,
+    name: String,
+    status: u16,
+) -> Result<(), Error> {
+    world
+        .poll_until(
+            Duration::from_secs(seconds),
+            |world| {
+                Ok(Outgoing::new(method.0.clone(), &path).cookies(kept_cookie_only(world, &name)?))
+            },
+            |reply| reply.status.as_u16() == status,
+            &format!("answered {status}"),
+        )
+        .await
+}
+
 /// Polls with the session cookie alone until a 200 response renews it (a new, different session cookie).
 #[then(
     expr = "within {int} seconds a {method} request to {string} with only the session cookie renews the session"

@@ -82,6 +82,8 @@ pub struct GatewayWorld {
     session_cookie: Option<String>,
     /// The last non-empty value the gateway issued for each cookie name.
     issued_cookies: HashMap<String, String>,
+    /// Session cookie values a scenario kept under a name, to send again after newer ones were issued.
+    pub(crate) kept_cookies: HashMap<String, String>,
     /// Routes by their declared name: (id, declared path).
     route_ids: HashMap<String, String>,
     /// The identity provider the scenario's openid-connect plugin uses.
@@ -136,6 +138,7 @@ impl GatewayWorld {
             last: None,
             session_cookie: None,
             issued_cookies: HashMap::new(),
+            kept_cookies: HashMap::new(),
             route_ids: HashMap::new(),
             provider: None,
             oidc_route: None,
