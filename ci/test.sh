@@ -76,7 +76,9 @@ start_gateway() {
         proxy_port="$(free_port)"
         admin_port="$(free_port)"
         [[ "$proxy_port" != "$admin_port" ]] || continue
-        env "$@" "$gateway_bin" --proxy-listen "127.0.0.1:$proxy_port" --admin-listen "127.0.0.1:$admin_port" \
+        # No status listener (Kong's default is the fixed port 8007) and a private prefix (pid file, generated
+        # certificates), so the run binds only the free ports above and leaves nothing behind.
+        env KONG_STATUS_LISTEN=off KONG_PREFIX="$log_dir/prefix" "$@" "$gateway_bin" --proxy-listen "127.0.0.1:$proxy_port" --admin-listen "127.0.0.1:$admin_port" \
             >"$log_dir/gateway.log" 2>&1 &
         gateway_pid=$!
         deadline=$((SECONDS + 10))
