@@ -73,6 +73,31 @@ impl AcceptErrors {
     }
 }
 
+/// The next connection, or `None` once told to stop. A failing `accept` (out of file descriptors, say) is
+/// counted, logged at most once per [`LOG_INTERVAL`], and retried after [`ACCEPT_BACKOFF`].
+async fn accept_next(
+    listener: &TcpListener,
+    errors: &mut AcceptErrors,
+    stop: &mut watch::Receiver<bool>,
+) -> Option<(tokio::net::TcpStream, std::net::SocketAddr)> {
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = stop.wait_for(|s| *s) => return None,
+        };
+        match accepted {
+            Ok(pair) => return Some(pair),
+            Err(err) => {
+                let _logged = errors.record(&err);
+                tokio::select! {
+                    () = tokio::time::sleep(ACCEPT_BACKOFF) => {}
+                    _ = stop.wait_for(|s| *s) => return None,
+                }
+            }
+        }
+    }
+}
+
 /// TLS on a listener (`ssl`): the rustls acceptor, whose ALPN offers `h2` when the entry has `http2`.
 #[derive(Clone)]
 pub struct TlsListen {
@@ -119,21 +144,9 @@ pub async fn serve_proxy(
             },
             _ = stop.wait_for(|s| *s) => break,
         };
-        let accepted = tokio::select! {
-            accepted = listener.accept() => accepted,
-            _ = stop.wait_for(|s| *s) => break,
-        };
-        let (stream, client_addr) = match accepted {
-            Ok(pair) => pair,
-            Err(err) => {
-                let _logged = errors.record(&err);
-                drop(permit);
-                tokio::select! {
-                    () = tokio::time::sleep(ACCEPT_BACKOFF) => {}
-                    _ = stop.wait_for(|s| *s) => break,
-                }
-                continue;
-            }
+        let Some((stream, client_addr)) = accept_next(&listener, &mut errors, &mut stop).await
+        else {
+            break;
         };
         let _ = stream.set_nodelay(true);
         let client = crate::proxy::Client {
@@ -285,20 +298,9 @@ pub async fn serve_router(
         since_log: 0,
     };
     loop {
-        let accepted = tokio::select! {
-            accepted = listener.accept() => accepted,
-            _ = stop.wait_for(|s| *s) => break,
-        };
-        let (stream, client_addr) = match accepted {
-            Ok(pair) => pair,
-            Err(err) => {
-                let _logged = errors.record(&err);
-                tokio::select! {
-                    () = tokio::time::sleep(ACCEPT_BACKOFF) => {}
-                    _ = stop.wait_for(|s| *s) => break,
-                }
-                continue;
-            }
+        let Some((stream, client_addr)) = accept_next(&listener, &mut errors, &mut stop).await
+        else {
+            break;
         };
         let (acceptor, router, builder) = (tls.acceptor.clone(), router.clone(), builder.clone());
         let watcher = graceful.watcher();
